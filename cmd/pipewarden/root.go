@@ -1,0 +1,38 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// globals are what every command may use; nothing is read from package state.
+type globals struct {
+	version string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pipewarden",
+		Short: "Continuous security monitoring for machine-learning pipelines",
+		Long: `pipewarden watches every stage of an ML pipeline (data, features, training, model
+artifacts, deployment, inference, access, dependencies, infrastructure), detects attacks and
+unauthorized change, raises precise alerts, responds automatically and keeps tamper-evident
+evidence.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetIn(g.stdin)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%s: %v (see '%s --help')", c.CommandPath(), err, c.CommandPath())
+	})
+	root.AddCommand(
+		newVersionCmd(g),
+	)
+	return root
+}
