@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pipewarden/pipewarden/internal/event"
+	"github.com/pipewarden/pipewarden/internal/store"
+)
+
+type assetKey struct{ kind, name string }
+
+type assetAgg struct {
+	first, last int64
+	n           int64
+	lastID      string
+}
+
+// AppendEvents inserts evs in one transaction; ids already present are skipped.
+func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	now := nanos(s.now())
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	ins := tx.StmtContext(ctx, s.insEvent)
+	assets := map[assetKey]*assetAgg{}
+	inserted := 0
+	for i := range evs {
+		ev := &evs[i]
+		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
+		if err != nil {
+			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // already stored: an idempotent retry
+		}
+		inserted++
+		t := nanos(ev.Time)
+		for _, a := range ev.Assets {
+			k := assetKey{a.Kind, a.Name}
+			g := assets[k]
+			if g == nil {
+				g = &assetAgg{first: t, last: t}
+				assets[k] = g
+			}
+			g.first, g.last = min(g.first, t), max(g.last, t)
+			g.n++
+			g.lastID = ev.ID
+		}
+	}
+	up := tx.StmtContext(ctx, s.upAsset)
+	for k, g := range assets {
+		if _, err := up.ExecContext(ctx, k.kind, k.name, g.first, g.last, g.n, g.lastID); err != nil {
+			return 0, fmt.Errorf("record asset %s %q: %w", k.kind, k.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return inserted, nil
+}
+
+// ListEvents returns events in arrival order.
+func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[store.StoredEvent], error) {
+	var page store.Page[store.StoredEvent]
+	after, err := store.DecodeCursor(q.Cursor)
+	if err != nil {
+		return page, err
+	}
+	limit := store.Limit(q.Limit)
+	where := []string{"seq > ?"}
+	args := []any{after}
+	if q.Type != "" {
+		where = append(where, "type = ?")
+		args = append(args, q.Type)
+	}
+	if q.Subject != "" {
+		where = append(where, "subject = ?")
+		args = append(args, q.Subject)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, nanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "time < ?")
+		args = append(args, nanos(q.Until))
+	}
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, type, subject, time, received_at, raw FROM events WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	page.Items = []store.StoredEvent{}
+	for rows.Next() {
+		var e store.StoredEvent
+		var t, r int64
+		var raw []byte
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Subject, &t, &r, &raw); err != nil {
+			return page, err
+		}
+		e.Time, e.ReceivedAt, e.Event = fromNanos(t), fromNanos(r), raw
+		page.Items = append(page.Items, e)
+	}
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = store.EncodeCursor(page.Items[limit-1].Seq)
+	}
+	return page, nil
+}
+
+// DeleteEventsBefore removes events received before t, in chunks so the writer is never held
+// for long. Arrival order is received order, so the scan stops at the first newer event.
+func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < ? ORDER BY seq LIMIT 5000)`, nanos(t))
+		if err != nil {
+			return total, fmt.Errorf("delete old events: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 5000 {
+			return total, nil
+		}
+	}
+}

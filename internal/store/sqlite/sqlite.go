@@ -1,0 +1,133 @@
+// Package sqlite is the embedded store: one SQLite file in the data directory (modernc.org/sqlite,
+// pure Go), WAL journal, hand-written migrations, and one writer connection.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/pipewarden/pipewarden/internal/store"
+)
+
+// Options tune the store.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: "full" (default; every commit reaches the
+	// disk) or "normal" (survives a process crash, not a power loss).
+	Synchronous string
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	w   *sql.DB // one connection: SQLite has one writer anyway
+	r   *sql.DB // readers, concurrent under WAL
+	now func() time.Time
+
+	insEvent *sql.Stmt
+	upAsset  *sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	sync := strings.ToUpper(o.Synchronous)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("sqlite: synchronous must be full or normal, not %q", o.Synchronous)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// Files holding tokens and evidence are private to the user running pipewarden.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		_ = os.Chmod(f, 0o600)
+	}
+	rq := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)"} {
+		rq.Add("_pragma", p)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{w: w, r: r, now: o.Now}
+	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.upAsset, err = w.PrepareContext(ctx, `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events, last_event_id = excluded.last_event_id`); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	var first error
+	for _, st := range []*sql.Stmt{s.insEvent, s.upAsset} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if err := s.r.Close(); err != nil {
+		first = err
+	}
+	if err := s.w.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,394 @@
+// Package storetest is the conformance suite that every store.Store implementation runs, so the
+// embedded and scale-out stores behave the same.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pipewarden/pipewarden/internal/event"
+	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/store"
+)
+
+// Opener returns a fresh, empty store whose clock is now; the suite closes it.
+type Opener func(t *testing.T, now func() time.Time) store.Store
+
+// Run runs every conformance test against stores made by open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Opener)
+	}{
+		{"AppendAndList", testAppendAndList},
+		{"IdempotentAppend", testIdempotent},
+		{"Pagination", testPagination},
+		{"Filters", testFilters},
+		{"Assets", testAssets},
+		{"Retention", testRetention},
+		{"Findings", testFindings},
+		{"Tokens", testTokens},
+		{"State", testState},
+		{"AlertsEmpty", testAlertsEmpty},
+		{"BadCursor", testBadCursor},
+		{"ConcurrentWriter", testConcurrentWriter},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func mustOpen(t *testing.T, open Opener) (store.Store, *clock) {
+	c := &clock{t: t0}
+	s := open(t, c.now)
+	t.Cleanup(func() { s.Close() })
+	return s, c
+}
+
+// Ev builds a valid decoded event of a type with the example data.
+func Ev(t testing.TB, id, typ, subject string, at time.Time) event.Event {
+	t.Helper()
+	data := event.Examples()[typ]
+	body := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"//test","type":%q,"subject":%q,"time":%q,"data":%s}`,
+		id, typ, subject, at.Format(time.RFC3339Nano), data)
+	evs, err := event.NewDecoder(event.Limits{}, nil).Decode([]byte(body))
+	if err != nil {
+		t.Fatalf("build event: %v", err)
+	}
+	return evs[0]
+}
+
+func listAll(t *testing.T, s store.Store, q store.EventQuery) []store.StoredEvent {
+	t.Helper()
+	var out []store.StoredEvent
+	for i := 0; i < 10000; i++ {
+		p, err := s.ListEvents(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Items...)
+		if p.Next == "" {
+			return out
+		}
+		q.Cursor = p.Next
+	}
+	t.Fatal("pagination does not end")
+	return nil
+}
+
+func testAppendAndList(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	evs := []event.Event{
+		Ev(t, "a", "pipewarden.data.batch", "customers", t0),
+		Ev(t, "b", "pipewarden.access.auth", "bob", t0.Add(time.Second)),
+	}
+	n, err := s.AppendEvents(ctx, evs)
+	if err != nil || n != 2 {
+		t.Fatalf("AppendEvents = %d, %v; want 2, nil", n, err)
+	}
+	got := listAll(t, s, store.EventQuery{})
+	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" {
+		t.Fatalf("events in arrival order: got %+v", got)
+	}
+	if string(got[0].Event) != string(evs[0].Raw) {
+		t.Errorf("stored raw event differs:\n got %s\nwant %s", got[0].Event, evs[0].Raw)
+	}
+	if got[0].Type != "pipewarden.data.batch" || got[0].Subject != "customers" || !got[0].Time.Equal(t0) || !got[0].ReceivedAt.Equal(t0) {
+		t.Errorf("stored attributes wrong: %+v", got[0])
+	}
+}
+
+func testIdempotent(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	e := Ev(t, "same", "pipewarden.access.auth", "bob", t0)
+	if n, err := s.AppendEvents(ctx, []event.Event{e}); err != nil || n != 1 {
+		t.Fatalf("first append = %d, %v", n, err)
+	}
+	n, err := s.AppendEvents(ctx, []event.Event{e, Ev(t, "other", "pipewarden.access.auth", "bob", t0)})
+	if err != nil || n != 1 {
+		t.Fatalf("retry append = %d, %v; want 1 new", n, err)
+	}
+	if got := listAll(t, s, store.EventQuery{}); len(got) != 2 {
+		t.Fatalf("got %d events, want 2", len(got))
+	}
+	a, err := s.ListAssets(ctx, store.AssetQuery{Kind: "principal"})
+	if err != nil || len(a.Items) != 1 || a.Items[0].Events != 2 {
+		t.Fatalf("a retried event must not count twice on its asset: %+v %v", a.Items, err)
+	}
+}
+
+func testPagination(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	var evs []event.Event
+	for i := 0; i < 25; i++ {
+		evs = append(evs, Ev(t, fmt.Sprintf("e%02d", i), "pipewarden.access.auth", "bob", t0.Add(time.Duration(i)*time.Second)))
+	}
+	if _, err := s.AppendEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	got := listAll(t, s, store.EventQuery{Limit: 7})
+	if len(got) != 25 {
+		t.Fatalf("paged through %d events, want 25", len(got))
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("e%02d", i); e.ID != want {
+			t.Fatalf("event %d = %s, want %s", i, e.ID, want)
+		}
+	}
+	p, _ := s.ListEvents(context.Background(), store.EventQuery{Limit: 25})
+	if p.Next != "" {
+		t.Errorf("a page holding the last event must have no next cursor")
+	}
+}
+
+func testFilters(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	evs := []event.Event{
+		Ev(t, "1", "pipewarden.data.batch", "customers", t0),
+		Ev(t, "2", "pipewarden.data.batch", "orders", t0.Add(time.Hour)),
+		Ev(t, "3", "pipewarden.access.auth", "customers", t0.Add(2*time.Hour)),
+	}
+	if _, err := s.AppendEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    store.EventQuery
+		want []string
+	}{
+		{"type", store.EventQuery{Type: "pipewarden.data.batch"}, []string{"1", "2"}},
+		{"subject", store.EventQuery{Subject: "customers"}, []string{"1", "3"}},
+		{"since", store.EventQuery{Since: t0.Add(time.Hour)}, []string{"2", "3"}},
+		{"until", store.EventQuery{Until: t0.Add(time.Hour)}, []string{"1"}},
+		{"type and subject", store.EventQuery{Type: "pipewarden.data.batch", Subject: "customers"}, []string{"1"}},
+		{"none", store.EventQuery{Type: "pipewarden.deps.change"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ids []string
+			for _, e := range listAll(t, s, tc.q) {
+				ids = append(ids, e.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", ids, tc.want)
+			}
+		})
+	}
+}
+
+func testAssets(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	if _, err := s.AppendEvents(ctx, []event.Event{
+		Ev(t, "1", "pipewarden.inference.request", "", t0),
+		Ev(t, "2", "pipewarden.inference.request", "", t0.Add(time.Minute)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEvents(ctx, []event.Event{Ev(t, "3", "pipewarden.deploy.change", "", t0.Add(2*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.ListAssets(ctx, store.AssetQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]store.Asset{}
+	for _, a := range p.Items {
+		byKey[a.Kind+"/"+a.Name] = a
+	}
+	ep := byKey["endpoint/fraud-api"]
+	if ep.Events != 3 || !ep.FirstSeen.Equal(t0) || !ep.LastSeen.Equal(t0.Add(2*time.Minute)) || ep.LastEventID != "3" {
+		t.Errorf("endpoint asset = %+v", ep)
+	}
+	if c := byKey["client/key-3f9a"]; c.Events != 2 {
+		t.Errorf("client asset = %+v", c)
+	}
+	if _, ok := byKey["principal/cd-bot"]; !ok {
+		t.Errorf("deploy actor must be recorded as a principal: %v", byKey)
+	}
+	only, _ := s.ListAssets(ctx, store.AssetQuery{Kind: "client"})
+	if len(only.Items) != 1 {
+		t.Errorf("kind filter: %+v", only.Items)
+	}
+}
+
+func testRetention(t *testing.T, open Opener) {
+	s, c := mustOpen(t, open)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		c.set(t0.Add(time.Duration(i) * 24 * time.Hour))
+		if _, err := s.AppendEvents(ctx, []event.Event{Ev(t, fmt.Sprint(i), "pipewarden.access.auth", "bob", t0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteEventsBefore(ctx, t0.Add(36*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteEventsBefore = %d, %v; want 2", n, err)
+	}
+	got := listAll(t, s, store.EventQuery{})
+	if len(got) != 1 || got[0].ID != "2" {
+		t.Fatalf("after retention: %+v", got)
+	}
+}
+
+func testFindings(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	fs := []finding.Finding{
+		{Rule: "r.low", Severity: finding.Low, Title: "low", Subject: finding.Subject{Kind: "model", Name: "m1"}, Confidence: 0.5, EventIDs: []string{"e1"}},
+		{Rule: "r.high", Severity: finding.High, Title: "high", Subject: finding.Subject{Kind: "model", Name: "m2"}, ATLAS: []string{"AML.T0018"}, Evidence: map[string]any{"digest": "x"}, Confidence: 1},
+		{Rule: "r.high", Severity: finding.Critical, Title: "crit", Subject: finding.Subject{Kind: "model", Name: "m1"}, Confidence: 1},
+	}
+	if err := s.AddFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.ID == "" {
+			t.Errorf("AddFindings must assign ids")
+		}
+	}
+	all, err := s.ListFindings(ctx, store.FindingQuery{})
+	if err != nil || len(all.Items) != 3 || all.Items[0].Title != "crit" {
+		t.Fatalf("newest first: %+v %v", all.Items, err)
+	}
+	if all.Items[1].Evidence["digest"] != "x" || all.Items[1].ATLAS[0] != "AML.T0018" {
+		t.Errorf("finding fields lost: %+v", all.Items[1])
+	}
+	tests := []struct {
+		name string
+		q    store.FindingQuery
+		want int
+	}{
+		{"rule", store.FindingQuery{Rule: "r.high"}, 2},
+		{"severity", store.FindingQuery{MinSeverity: finding.High}, 2},
+		{"subject", store.FindingQuery{SubjectName: "m1"}, 2},
+		{"limit", store.FindingQuery{Limit: 1}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := s.ListFindings(ctx, tc.q)
+			if err != nil || len(p.Items) != tc.want {
+				t.Errorf("got %d, %v; want %d", len(p.Items), err, tc.want)
+			}
+		})
+	}
+	p1, _ := s.ListFindings(ctx, store.FindingQuery{Limit: 2})
+	p2, err := s.ListFindings(ctx, store.FindingQuery{Limit: 2, Cursor: p1.Next})
+	if err != nil || p1.Next == "" || len(p2.Items) != 1 || p2.Items[0].Title != "low" || p2.Next != "" {
+		t.Errorf("finding pagination: %+v next=%q %v", p2.Items, p2.Next, err)
+	}
+}
+
+func testTokens(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	if n, err := s.CountTokens(ctx); err != nil || n != 0 {
+		t.Fatalf("CountTokens = %d, %v", n, err)
+	}
+	if err := s.CreateToken(ctx, store.Token{Name: "ci", Role: store.RoleIngest, Hash: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, store.Token{Name: "x", Role: "root", Hash: "def"}); err == nil {
+		t.Error("unknown role must be refused")
+	}
+	tok, err := s.LookupToken(ctx, "abc")
+	if err != nil || tok.Role != store.RoleIngest || tok.Name != "ci" || tok.CreatedAt.IsZero() {
+		t.Fatalf("LookupToken = %+v, %v", tok, err)
+	}
+	if _, err := s.LookupToken(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown token: %v, want ErrNotFound", err)
+	}
+	if n, _ := s.CountTokens(ctx); n != 1 {
+		t.Errorf("CountTokens = %d", n)
+	}
+}
+
+func testState(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	if _, err := s.GetState(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if err := s.PutState(ctx, "k", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := s.GetState(ctx, "k"); err != nil || string(v) != "two" {
+		t.Errorf("GetState = %q, %v", v, err)
+	}
+}
+
+func testAlertsEmpty(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	p, err := s.ListAlerts(context.Background(), store.AlertQuery{})
+	if err != nil || p.Items == nil || len(p.Items) != 0 {
+		t.Errorf("ListAlerts on a new store = %+v, %v; want an empty, non-nil list", p, err)
+	}
+}
+
+func testBadCursor(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	if _, err := s.ListEvents(context.Background(), store.EventQuery{Cursor: "garbage!"}); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("bad cursor: %v, want ErrBadCursor", err)
+	}
+}
+
+func testConcurrentWriter(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	var batches, committed int
+	var mu sync.Mutex
+	w := store.NewWriter(s, store.WriterOptions{MaxEvents: 500, Observe: func(n, ins int, _ time.Duration, err error) {
+		mu.Lock()
+		batches++
+		committed += ins
+		mu.Unlock()
+	}})
+	var wg sync.WaitGroup
+	const workers, per = 8, 50
+	errs := make(chan error, workers*per)
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				e := Ev(t, fmt.Sprintf("w%d-%d", g, i), "pipewarden.access.auth", "bob", t0)
+				// Every append is retried once, as a client would after a timeout.
+				for r := 0; r < 2; r++ {
+					if err := w.Append(context.Background(), []event.Event{e}); err != nil {
+						errs <- err
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	w.Close()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := w.Append(context.Background(), []event.Event{Ev(t, "late", "pipewarden.access.auth", "bob", t0)}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("append after close: %v, want ErrClosed", err)
+	}
+	if got := len(listAll(t, s, store.EventQuery{})); got != workers*per || committed != workers*per {
+		t.Fatalf("stored %d, committed %d; want %d", got, committed, workers*per)
+	}
+	t.Logf("%d events in %d commits", workers*per, batches)
+}
