@@ -41,6 +41,7 @@ func (p Package) Pinned() bool { return p.Version != "" }
 type Problem struct {
 	Location finding.Location
 	Message  string
+	Fatal    bool // nothing of the file could be read
 }
 
 // Lockfile is what a parser read from one file (and, for requirements files, its includes).
