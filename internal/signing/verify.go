@@ -140,10 +140,10 @@ func (r *Result) Findings() []finding.Finding {
 		}
 		fs = append(fs, finding.Finding{
 			Rule: rule, Severity: sev, Title: title, Subject: subj,
-			Labels:   map[string]string{"model": r.Model},
-			Evidence: ev,
-			ATLAS:    []string{"AML.T0018", "AML.T0010"},
-			OWASP:    []string{"ML06:2023", "ML10:2023"},
+			Labels:     map[string]string{"model": r.Model},
+			Evidence:   ev,
+			ATLAS:      []string{"AML.T0018", "AML.T0010"},
+			OWASP:      []string{"ML06:2023", "ML10:2023"},
 			Confidence: 1, Time: r.now,
 			Location: &finding.Location{Path: loc},
 		})
