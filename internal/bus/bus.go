@@ -1,0 +1,230 @@
+// Package bus is the in-process publish/subscribe bus between ingestion and the consumers of
+// events and findings (rules, detectors, alerting). Queues are bounded: a publisher reserves room
+// in every subscriber's queue first, so a consumer that falls behind turns into backpressure at
+// the API instead of lost messages.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrFull is returned by Reserve when a subscriber's queue has no room; callers should ask the
+// client to retry later.
+var ErrFull = errors.New("bus: a consumer is behind, queue full")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("bus: closed")
+
+// Handler consumes one published batch. It runs on the subscriber's own goroutine.
+type Handler[T any] func(ctx context.Context, msgs []T)
+
+// Options configure a bus.
+type Options struct {
+	// Name labels the bus's metrics ("events", "findings").
+	Name string
+	// QueueSize bounds each subscriber's queue, counted in messages (default 100,000).
+	QueueSize int
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Bus fans batches out to every subscriber.
+type Bus[T any] struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	subs    []*sub[T]
+	started bool
+	closed  bool
+	wg      sync.WaitGroup
+
+	refused   *prometheus.CounterVec
+	published prometheus.Counter
+	panics    *prometheus.CounterVec
+}
+
+type sub[T any] struct {
+	name    string
+	h       Handler[T]
+	ch      chan []T
+	pending int // messages reserved or queued, not yet handled; guarded by Bus.mu
+}
+
+// New returns a bus; subscribe, then Start.
+func New[T any](o Options) *Bus[T] {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 100000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bus[T]{opts: o, log: o.Logger}
+	b.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pipewarden_bus_refused_total", Help: "Publishes refused because a subscriber queue was full (backpressure).",
+		ConstLabels: prometheus.Labels{"bus": o.Name}}, []string{"subscriber"})
+	b.published = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pipewarden_bus_published_total", Help: "Messages published.", ConstLabels: prometheus.Labels{"bus": o.Name}})
+	b.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pipewarden_bus_handler_panics_total", Help: "Subscriber handler panics (recovered).",
+		ConstLabels: prometheus.Labels{"bus": o.Name}}, []string{"subscriber"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(b.refused, b.published, b.panics)
+	}
+	return b
+}
+
+// Subscribe adds a consumer; it must be called before Start.
+func (b *Bus[T]) Subscribe(name string, h Handler[T]) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		panic("bus: Subscribe after Start")
+	}
+	s := &sub[T]{name: name, h: h, ch: make(chan []T, b.opts.QueueSize)}
+	b.subs = append(b.subs, s)
+	if b.opts.Registerer != nil {
+		b.opts.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pipewarden_bus_queue_depth", Help: "Messages queued or reserved for a subscriber.",
+			ConstLabels: prometheus.Labels{"bus": b.opts.Name, "subscriber": name}},
+			func() float64 { b.mu.Lock(); defer b.mu.Unlock(); return float64(s.pending) }))
+	}
+	b.refused.WithLabelValues(name)
+}
+
+// Start runs one goroutine per subscriber until Close.
+func (b *Bus[T]) Start(ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return
+	}
+	b.started = true
+	for _, s := range b.subs {
+		b.wg.Add(1)
+		go b.consume(ctx, s)
+	}
+}
+
+func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
+	defer b.wg.Done()
+	for msgs := range s.ch {
+		b.handle(ctx, s, msgs)
+		b.mu.Lock()
+		s.pending -= len(msgs)
+		b.mu.Unlock()
+	}
+}
+
+func (b *Bus[T]) handle(ctx context.Context, s *sub[T], msgs []T) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.panics.WithLabelValues(s.name).Inc()
+			b.log.Error("bus subscriber panicked", "bus", b.opts.Name, "subscriber", s.name, "panic", fmt.Sprint(r))
+		}
+	}()
+	s.h(ctx, msgs)
+}
+
+// Reservation is room for n messages in every subscriber's queue.
+type Reservation[T any] struct {
+	b    *Bus[T]
+	n    int
+	done bool
+}
+
+// Reserve takes room for n messages in every queue, or returns ErrFull (counting the refusal
+// against each full subscriber) without taking any.
+func (b *Bus[T]) Reserve(n int) (*Reservation[T], error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	full := false
+	for _, s := range b.subs {
+		// A batch larger than a whole queue is admitted into an empty queue, never refused
+		// forever.
+		if s.pending > 0 && s.pending+n > b.opts.QueueSize {
+			b.refused.WithLabelValues(s.name).Inc()
+			full = true
+		}
+	}
+	if full {
+		return nil, ErrFull
+	}
+	for _, s := range b.subs {
+		s.pending += n
+	}
+	return &Reservation[T]{b: b, n: n}, nil
+}
+
+// Publish delivers msgs (at most the reserved count) to every subscriber; it never blocks on a
+// slow consumer because the room was reserved.
+func (r *Reservation[T]) Publish(msgs []T) {
+	if r.done {
+		return
+	}
+	r.done = true
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.subs {
+		s.pending -= r.n - len(msgs) // give back what was reserved but not sent
+		if len(msgs) > 0 {
+			s.ch <- msgs
+		}
+	}
+	b.published.Add(float64(len(msgs)))
+}
+
+// Cancel gives the room back, e.g. when storing the messages failed.
+func (r *Reservation[T]) Cancel() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.b.mu.Lock()
+	defer r.b.mu.Unlock()
+	for _, s := range r.b.subs {
+		s.pending -= r.n
+	}
+}
+
+// Depth returns each subscriber's pending count.
+func (b *Bus[T]) Depth() map[string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]int, len(b.subs))
+	for _, s := range b.subs {
+		out[s.name] = s.pending
+	}
+	return out
+}
+
+// Close stops new reservations and waits until every queued message is handled or ctx ends.
+func (b *Bus[T]) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		for _, s := range b.subs {
+			close(s.ch)
+		}
+	}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bus %s: drain: %w", b.opts.Name, ctx.Err())
+	}
+}

@@ -1,0 +1,163 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pipewarden/pipewarden/internal/bus"
+)
+
+func TestFanOutAndDrain(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := bus.New[int](bus.Options{Name: "test", QueueSize: 100, Registerer: reg})
+	var mu sync.Mutex
+	got := map[string][]int{}
+	for _, name := range []string{"a", "b"} {
+		b.Subscribe(name, func(_ context.Context, msgs []int) {
+			mu.Lock()
+			got[name] = append(got[name], msgs...)
+			mu.Unlock()
+		})
+	}
+	b.Start(context.Background())
+	for i := 0; i < 10; i++ {
+		r, err := b.Reserve(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Publish([]int{2 * i, 2*i + 1})
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if len(got[name]) != 20 {
+			t.Errorf("subscriber %s got %d messages, want 20 (Close must drain)", name, len(got[name]))
+		}
+		for i, v := range got[name] {
+			if v != i {
+				t.Fatalf("subscriber %s: order broken at %d: %v", name, i, got[name])
+			}
+		}
+	}
+	if _, err := b.Reserve(1); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("Reserve after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestBackpressureInsteadOfDrop(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := bus.New[int](bus.Options{Name: "test", QueueSize: 10, Registerer: reg})
+	release := make(chan struct{})
+	var handled int
+	var mu sync.Mutex
+	b.Subscribe("slow", func(_ context.Context, msgs []int) {
+		<-release
+		mu.Lock()
+		handled += len(msgs)
+		mu.Unlock()
+	})
+	b.Start(context.Background())
+	accepted := 0
+	refused := 0
+	for i := 0; i < 10; i++ {
+		r, err := b.Reserve(3)
+		if errors.Is(err, bus.ErrFull) {
+			refused++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Publish([]int{1, 2, 3})
+		accepted += 3
+	}
+	if accepted != 9 || refused != 7 {
+		t.Fatalf("accepted %d refused %d; want 9 accepted (queue of 10) and 7 refused", accepted, refused)
+	}
+	if d := b.Depth()["slow"]; d != 9 {
+		t.Errorf("depth = %d, want 9", d)
+	}
+	if v := testutil.ToFloat64(mustCounter(t, reg, "pipewarden_bus_refused_total")); v != 7 {
+		t.Errorf("refused metric = %v, want 7", v)
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if handled != accepted {
+		t.Errorf("handled %d, accepted %d: an accepted message was lost", handled, accepted)
+	}
+}
+
+func TestCancelAndPartialPublishReturnRoom(t *testing.T) {
+	b := bus.New[int](bus.Options{QueueSize: 5})
+	block := make(chan struct{})
+	b.Subscribe("s", func(context.Context, []int) { <-block })
+	b.Start(context.Background())
+	r, _ := b.Reserve(5)
+	r.Cancel()
+	r2, err := b.Reserve(5)
+	if err != nil {
+		t.Fatalf("room not returned by Cancel: %v", err)
+	}
+	r2.Publish([]int{1, 2}) // fewer than reserved
+	if d := b.Depth()["s"]; d != 2 {
+		t.Errorf("depth = %d, want 2", d)
+	}
+	close(block)
+	b.Close(context.Background())
+}
+
+func TestHandlerPanicIsContained(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := bus.New[int](bus.Options{Name: "p", QueueSize: 10, Registerer: reg})
+	var n int
+	b.Subscribe("bad", func(_ context.Context, msgs []int) {
+		if msgs[0] == 0 {
+			panic("boom")
+		}
+		n++
+	})
+	b.Start(context.Background())
+	for i := 0; i < 3; i++ {
+		r, _ := b.Reserve(1)
+		r.Publish([]int{i})
+	}
+	b.Close(context.Background())
+	if n != 2 {
+		t.Errorf("handled %d after a panic, want 2", n)
+	}
+	if v := testutil.ToFloat64(mustCounter(t, reg, "pipewarden_bus_handler_panics_total")); v != 1 {
+		t.Errorf("panics metric = %v", v)
+	}
+}
+
+func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var sum float64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+			c.Add(sum)
+			return c
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return nil
+}
