@@ -98,7 +98,7 @@ func TestRequirementsIncludes(t *testing.T) {
 		"requests":     "2.31.0", // pinned by -c constraints.txt
 		"llama-index":  "0.9.34",
 		"tensorfllow":  "2.0.0",
-		"example-tool": "",  // editable VCS requirement named by #egg=
+		"example-tool": "",    // editable VCS requirement named by #egg=
 		"localpkg":     "1.0", // a wheel path names its version
 	}
 	if !maps.Equal(got, want) {

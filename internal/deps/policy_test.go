@@ -11,9 +11,9 @@ import (
 
 func TestPinningPolicy(t *testing.T) {
 	tests := []struct {
-		name                string
-		data                string
-		unpinned, unhashed  []string
+		name               string
+		data               string
+		unpinned, unhashed []string
 	}{
 		{"project that pins", "a==1\nb==2\nc>=3\nd\n", []string{"c", "d"}, nil},
 		{"project that does not pin", "a>=1\nb\nc==3\n", nil, nil},
