@@ -33,6 +33,9 @@ evidence.`,
 	})
 	root.AddCommand(
 		newVersionCmd(g),
+		newServeCmd(g), newConfigCmd(g), newTokenCmd(g),
+		newDepsCmd(g),
+		newSignCmd(g), newVerifyCmd(g),
 	)
 	return root
 }

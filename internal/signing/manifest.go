@@ -248,3 +248,46 @@ func FileOf(r Resource, method string) string {
 	}
 	return r.Name
 }
+
+// ResolveIgnorePaths turns paths given on a command line (relative to the current directory, or
+// absolute) into paths relative to the model root, as model_signing resolves them: symbolic links
+// are resolved on both sides and paths outside the model are dropped.
+func ResolveIgnorePaths(model string, paths []string) ([]string, error) {
+	root, err := resolvePath(model)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		rp, err := resolvePath(p)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(root, rp)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		out = append(out, filepath.ToSlash(rel))
+	}
+	return out, nil
+}
+
+// resolvePath is an absolute path with symbolic links resolved as far as the path exists.
+func resolvePath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", p, err)
+	}
+	rest := ""
+	for cur := abs; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
+}
