@@ -33,6 +33,7 @@ evidence.`,
 	})
 	root.AddCommand(
 		newVersionCmd(g),
+		newDepsCmd(g),
 		newServeCmd(g), newConfigCmd(g), newTokenCmd(g),
 		newDepsCmd(g),
 		newSignCmd(g), newVerifyCmd(g),
