@@ -33,7 +33,6 @@ evidence.`,
 	})
 	root.AddCommand(
 		newVersionCmd(g),
-		newDepsCmd(g),
 		newServeCmd(g), newConfigCmd(g), newTokenCmd(g),
 		newDepsCmd(g),
 		newSignCmd(g), newVerifyCmd(g),
