@@ -74,7 +74,10 @@ func collect(root string, o Options) ([]item, *TreeError, error) {
 	case fi.Mode().IsRegular():
 		w.add(".", ".", root, fi.Size())
 	case fi.IsDir():
-		real, _ := filepath.EvalSymlinks(root)
+		real, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model %s: %w", root, err)
+		}
 		w.dir(root, "", 0, []string{real})
 	default:
 		return nil, nil, fmt.Errorf("model %s: not a regular file or directory", root)
@@ -160,7 +163,8 @@ func (w *walker) dir(abs, rel string, depth int, ancestors []string) {
 		}
 		switch {
 		case t.IsDir():
-			w.dir(p, name, depth+1, ancestors)
+			real := filepath.Join(ancestors[len(ancestors)-1], e.Name())
+			w.dir(p, name, depth+1, append(ancestors[:len(ancestors):len(ancestors)], real))
 		case t.IsRegular():
 			if w.o.Only != nil && !w.o.Only[name] {
 				continue
