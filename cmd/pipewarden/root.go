@@ -36,6 +36,7 @@ evidence.`,
 		newServeCmd(g), newConfigCmd(g), newTokenCmd(g),
 		newDepsCmd(g),
 		newSignCmd(g), newVerifyCmd(g),
+		newScanCmd(g),
 	)
 	return root
 }

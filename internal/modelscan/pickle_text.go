@@ -1,0 +1,242 @@
+package modelscan
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// byteReader reads a pickle stream with a bounded buffer and counts its offset. Arguments that
+// claim more bytes than the stream holds fail before anything is allocated.
+type byteReader struct {
+	br   *bufio.Reader
+	off  int64
+	size int64 // bytes available from the start of the stream; -1 when unknown
+}
+
+const readBuf = 64 << 10
+
+func newByteReader(r io.Reader, size int64) *byteReader {
+	return &byteReader{br: bufio.NewReaderSize(r, readBuf), size: size}
+}
+
+var errTruncated = errors.New("truncated")
+
+func (r *byteReader) remaining() int64 {
+	if r.size < 0 {
+		return 1<<63 - 1
+	}
+	return r.size - r.off
+}
+
+func (r *byteReader) ReadByte() (byte, error) {
+	b, err := r.br.ReadByte()
+	if err != nil {
+		return 0, eofAsTruncated(err)
+	}
+	r.off++
+	return b, nil
+}
+
+func eofAsTruncated(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errTruncated
+	}
+	return err
+}
+
+// next returns the next n bytes (n <= readBuf), valid until the next read.
+func (r *byteReader) next(n int) ([]byte, error) {
+	if int64(n) > r.remaining() {
+		return nil, errTruncated
+	}
+	b, err := r.br.Peek(n)
+	if err != nil {
+		return nil, eofAsTruncated(err)
+	}
+	r.br.Discard(n)
+	r.off += int64(n)
+	return b, nil
+}
+
+// skip discards n bytes.
+func (r *byteReader) skip(n int64) error {
+	if n < 0 || n > r.remaining() {
+		return errTruncated
+	}
+	for n > 0 {
+		c := n
+		if c > 1<<30 {
+			c = 1 << 30
+		}
+		d, err := r.br.Discard(int(c))
+		r.off += int64(d)
+		n -= int64(d)
+		if err != nil {
+			return eofAsTruncated(err)
+		}
+	}
+	return nil
+}
+
+// bytesArg reads a length-prefixed argument: its content when it is at most keep bytes long,
+// otherwise only its length.
+func (r *byteReader) bytesArg(n int64, keep int, max int64) (string, error) {
+	if n < 0 || n > max {
+		return "", limitErr("pickle argument of %d bytes", n)
+	}
+	if n > r.remaining() {
+		return "", errTruncated
+	}
+	if n <= int64(keep) {
+		b, err := r.next(int(n))
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+	return "", r.skip(n)
+}
+
+// line reads up to and excluding '\n'. Lines longer than keep are consumed and returned
+// truncated with full=false.
+func (r *byteReader) line(keep int) (b []byte, full bool, err error) {
+	var acc []byte
+	total := 0
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.off += int64(len(chunk))
+		total += len(chunk)
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+			if acc == nil && total-1 <= keep {
+				return chunk, true, nil
+			}
+			if len(acc) < keep {
+				acc = append(acc, chunk[:min(len(chunk), keep-len(acc))]...)
+			}
+			return acc, total-1 <= keep, nil
+		}
+		if err != bufio.ErrBufferFull {
+			return nil, false, eofAsTruncated(err)
+		}
+		if len(acc) < keep {
+			acc = append(acc, chunk[:min(len(chunk), keep-len(acc))]...)
+		}
+	}
+}
+
+// decodeStringOpcode decodes the argument of the protocol-0 STRING opcode: a quoted Python
+// bytes literal, unescaped like codecs.escape_decode.
+func decodeStringOpcode(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != b[len(b)-1] || (b[0] != '\'' && b[0] != '"') {
+		return nil, fmt.Errorf("STRING argument is not quoted")
+	}
+	b = b[1 : len(b)-1]
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			if c == '\\' {
+				return nil, fmt.Errorf("trailing backslash in STRING")
+			}
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch e := b[i]; e {
+		case '\n':
+		case '\\', '\'', '"':
+			out = append(out, e)
+		case 'a':
+			out = append(out, 7)
+		case 'b':
+			out = append(out, 8)
+		case 'f':
+			out = append(out, 12)
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'v':
+			out = append(out, 11)
+		case 'x':
+			if i+2 >= len(b) || hexVal(b[i+1]) < 0 || hexVal(b[i+2]) < 0 {
+				return nil, fmt.Errorf("invalid \\x escape in STRING")
+			}
+			out = append(out, byte(hexVal(b[i+1])<<4|hexVal(b[i+2])))
+			i += 2
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(e - '0')
+			for k := 0; k < 2 && i+1 < len(b) && b[i+1] >= '0' && b[i+1] <= '7'; k++ {
+				i++
+				v = v*8 + int(b[i]-'0')
+			}
+			out = append(out, byte(v))
+		default:
+			out = append(out, '\\', e)
+		}
+	}
+	return out, nil
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// decodeRawUnicodeEscape decodes the argument of the protocol-0 UNICODE opcode
+// (raw-unicode-escape: \uXXXX and \UXXXXXXXX escapes, other bytes are Latin-1).
+func decodeRawUnicodeEscape(b []byte) (string, error) {
+	var sb strings.Builder
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\\' && i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U') {
+			// An odd run of backslashes before u escapes; raw-unicode-escape only looks at one.
+			n := 4
+			if b[i+1] == 'U' {
+				n = 8
+			}
+			if i+2+n > len(b) {
+				return "", fmt.Errorf("truncated \\u escape in UNICODE")
+			}
+			v := 0
+			for _, h := range b[i+2 : i+2+n] {
+				if hexVal(h) < 0 {
+					return "", fmt.Errorf("invalid \\u escape in UNICODE")
+				}
+				v = v<<4 | hexVal(h)
+			}
+			if v > utf8.MaxRune {
+				return "", fmt.Errorf("\\U escape out of range in UNICODE")
+			}
+			sb.WriteRune(rune(v))
+			i += 1 + n
+			continue
+		}
+		sb.WriteRune(rune(c))
+	}
+	return sb.String(), nil
+}
+
+// asciiOnly reports whether b decodes under the unpickler's default ASCII encoding.
+func asciiOnly(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
