@@ -46,7 +46,7 @@ func affects(a *Affected, raw string) (hit, uncertain bool) {
 // build (2.1.0+cu121) counts as the release it was built from.
 func inList(list []string, raw string, v version) bool {
 	pub := v
-	if p, ok := parseVersion(v.public()); ok {
+	if p, ok := parseVersion(v.public); ok {
 		pub = p
 	}
 	lead := leadingNumber(pub.raw)
