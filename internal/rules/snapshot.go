@@ -10,8 +10,8 @@ import (
 const snapshotVersion = 1
 
 type snapshot struct {
-	Version   int                     `json:"version"`
-	Rules     map[string]snapCorr     `json:"rules,omitempty"`
+	Version   int                    `json:"version"`
+	Rules     map[string]snapCorr    `json:"rules,omitempty"`
 	Histories map[string]snapHistory `json:"histories,omitempty"`
 }
 

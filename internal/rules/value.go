@@ -85,17 +85,24 @@ func keyString(v any) string {
 	case uint64:
 		return strconv.FormatUint(x, 10)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return "?"
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // display renders a value for a finding title.
 func display(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		if x != math.Trunc(x) {
+			return strconv.FormatFloat(x, 'g', 6, 64)
+		}
 	}
 	return keyString(v)
 }
