@@ -176,7 +176,10 @@ func looksSafetensors(head []byte, size int64) bool {
 		return false
 	}
 	n := binary.LittleEndian.Uint64(head)
-	return size < 0 || n <= uint64(size-8)
+	// A JSON object right after the length: safetensors, whatever the length claims (the
+	// header check reports a wrong one).
+	return size < 0 || n <= uint64(size-8) || head[9] == '"' || head[9] == '}'
+
 }
 
 // scanCompressed scans a whole-file compressed stream (joblib writes zlib, gzip, bz2 ...).

@@ -737,11 +737,11 @@ func (w *pickleWalker) global(op byte, start int64) error {
 func (w *pickleWalker) imported(module, name, opcode string, off int64) value {
 	m, n := fixImports(module, name)
 	q := m + "." + n
-	w.judge(q, module+"."+name, opcode, off, "")
+	w.judge(q, len(m), module+"."+name, opcode, off, "")
 	if v, ok := w.overrides[q]; ok {
 		return v
 	}
-	return value{k: kGlobal, s: q}
+	return value{k: kGlobal, s: q, n: int64(len(m))}
 }
 
 // known reports whether values of kind k have a type the walker is sure of; the others (an
@@ -757,11 +757,12 @@ func known(k vkind) bool {
 // torchMagicDecimal is torchMagic as protocol-0 LONG text.
 const torchMagicDecimal = "119547037146038801333356"
 
-// judge raises the finding the policy gives for importing q.
-func (w *pickleWalker) judge(q, raw, opcode string, off int64, via string) {
+// judge raises the finding the policy gives for importing q, whose first modLen bytes name
+// the module and the rest an attribute path.
+func (w *pickleWalker) judge(q string, modLen int, raw, opcode string, off int64, via string) {
 	mod, name := q, ""
-	if i := strings.LastIndexByte(q, '.'); i > 0 {
-		mod, name = q[:i], q[i+1:]
+	if modLen < len(q) {
+		mod, name = q[:modLen], q[modLen+1:]
 	}
 	v, why := w.j.s.policy.Classify(mod, name)
 	if v == Allowed {
@@ -797,9 +798,7 @@ func (w *pickleWalker) call(fn, args value, opcode string, off int64) value {
 		switch fn.s {
 		case "builtins.getattr":
 			if a0.isRef() && a1.hasText() {
-				q := refName(a0) + "." + a1.s
-				w.judge(q, "", opcode, off, "getattr")
-				return value{k: kGlobal, s: q}
+				return w.attr(a0, a1.s, opcode, off, "getattr")
 			}
 			if a0.isRef() && a1.k == kStr {
 				w.finding(RuleUnresolvedImport, finding.Critical, "unresolved attribute lookup", off,
@@ -807,8 +806,8 @@ func (w *pickleWalker) call(fn, args value, opcode string, off int64) value {
 			}
 		case "builtins.__import__", "importlib.import_module", "importlib.__import__":
 			if a0.hasText() {
-				w.judge(a0.s, "", opcode, off, fn.s)
-				return value{k: kModule, s: a0.s}
+				w.judge(a0.s, len(a0.s), "", opcode, off, fn.s)
+				return value{k: kModule, s: a0.s, n: int64(len(a0.s))}
 			}
 		case "operator.attrgetter", "_operator.attrgetter":
 			if a0.hasText() {
@@ -826,9 +825,7 @@ func (w *pickleWalker) call(fn, args value, opcode string, off int64) value {
 		return value{k: kCall, s: fn.s, c: args.c}
 	case kAttrGetter:
 		if a0.isRef() {
-			q := refName(a0) + "." + fn.s
-			w.judge(q, "", opcode, off, "attrgetter")
-			return value{k: kGlobal, s: q}
+			return w.attr(a0, fn.s, opcode, off, "attrgetter")
 		}
 	case kModule:
 		return value{k: kCall, s: fn.s}
@@ -840,6 +837,17 @@ func (w *pickleWalker) call(fn, args value, opcode string, off int64) value {
 
 func refName(v value) string {
 	return v.s
+}
+
+// attr is the object reached by the attribute path name from the imported object ref.
+func (w *pickleWalker) attr(ref value, name, opcode string, off int64, via string) value {
+	q := ref.s + "." + name
+	modLen := int(ref.n)
+	if modLen <= 0 || modLen > len(ref.s) {
+		modLen = len(ref.s)
+	}
+	w.judge(q, modLen, "", opcode, off, via)
+	return value{k: kGlobal, s: q, n: int64(modLen)}
 }
 
 func (w *pickleWalker) persistent(pid value) error {
@@ -906,7 +914,7 @@ func truncate(s string, n int) string {
 // override remembers attributes a mutation set on an imported object, so that later imports
 // of them resolve to what the loader would really get.
 func (w *pickleWalker) override(t, state value) {
-	if t.k == kTuple { // (state, slotstate)
+	if state.k == kTuple { // (state, slotstate)
 		if s, ok := state.item(1); ok {
 			state = s
 		}

@@ -63,7 +63,10 @@ var validAllowName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Z
 // Classify judges the import of name from module (name may be a dotted attribute path).
 func (p *Policy) Classify(module, name string) (Verdict, string) {
 	module, name = fixImports(module, name)
-	q := module + "." + name
+	q := module
+	if name != "" {
+		q += "." + name
+	}
 	if a, ok := p.cache.Load(q); ok {
 		ans := a.(policyAnswer)
 		return ans.v, ans.reason
@@ -77,7 +80,14 @@ func (p *Policy) classify(module, name, q string) (Verdict, string) {
 	if v, why := dangerous(q); v == Dangerous {
 		return v, why
 	}
-	for _, part := range strings.Split(name, ".") {
+	// An attribute path can walk from any module to one it imported: posixpath.os.system.
+	parts := strings.Split(name, ".")
+	for i := range parts {
+		if v, why := dangerous(strings.Join(parts[i:], ".")); v == Dangerous && i+1 < len(parts) {
+			return v, "attribute path reaches " + strings.Join(parts[i:], ".") + ": " + why
+		}
+	}
+	for _, part := range parts {
 		if len(part) > 4 && strings.HasPrefix(part, "__") && strings.HasSuffix(part, "__") && !benignDunder[q] {
 			return Dangerous, "dunder attribute " + part + " reaches interpreter internals"
 		}
@@ -141,49 +151,49 @@ var dangerousModules = []string{
 }
 
 var dangerousNames = map[string]string{
-	"builtins.eval":       "evaluates Python source",
-	"builtins.exec":       "executes Python source",
-	"builtins.execfile":   "executes a Python file",
-	"builtins.compile":    "compiles Python source to code",
-	"builtins.__import__": "imports any module",
-	"builtins.getattr":    "reaches any attribute of any object",
-	"builtins.setattr":    "mutates any object",
-	"builtins.delattr":    "mutates any object",
-	"builtins.open":       "opens files",
-	"builtins.file":       "opens files",
-	"builtins.input":      "reads the terminal",
-	"builtins.breakpoint": "starts a debugger",
-	"builtins.globals":    "reaches interpreter globals",
-	"builtins.locals":     "reaches interpreter locals",
-	"builtins.vars":       "reaches a module's namespace",
-	"builtins.apply":      "calls any callable",
-	"builtins.reload":     "re-executes a module",
-	"builtins.help":       "runs the pager",
-	"builtins.memoryview": "exposes raw memory",
-	"builtins.type":       "creates classes at load time",
-	"builtins.object.__reduce__": "reaches reduction internals",
-	"types.CodeType":             "builds code objects",
-	"types.FunctionType":         "builds functions from code",
-	"types.MethodType":           "binds callables",
-	"types.LambdaType":           "builds functions from code",
-	"operator.attrgetter":        "reaches any attribute of any object",
-	"operator.methodcaller":      "calls any method of any object",
-	"_operator.attrgetter":       "reaches any attribute of any object",
-	"_operator.methodcaller":     "calls any method of any object",
-	"functools.reduce":           "chains calls",
-	"_functools.reduce":          "chains calls",
+	"builtins.eval":                   "evaluates Python source",
+	"builtins.exec":                   "executes Python source",
+	"builtins.execfile":               "executes a Python file",
+	"builtins.compile":                "compiles Python source to code",
+	"builtins.__import__":             "imports any module",
+	"builtins.getattr":                "reaches any attribute of any object",
+	"builtins.setattr":                "mutates any object",
+	"builtins.delattr":                "mutates any object",
+	"builtins.open":                   "opens files",
+	"builtins.file":                   "opens files",
+	"builtins.input":                  "reads the terminal",
+	"builtins.breakpoint":             "starts a debugger",
+	"builtins.globals":                "reaches interpreter globals",
+	"builtins.locals":                 "reaches interpreter locals",
+	"builtins.vars":                   "reaches a module's namespace",
+	"builtins.apply":                  "calls any callable",
+	"builtins.reload":                 "re-executes a module",
+	"builtins.help":                   "runs the pager",
+	"builtins.memoryview":             "exposes raw memory",
+	"builtins.type":                   "creates classes at load time",
+	"builtins.object.__reduce__":      "reaches reduction internals",
+	"types.CodeType":                  "builds code objects",
+	"types.FunctionType":              "builds functions from code",
+	"types.MethodType":                "binds callables",
+	"types.LambdaType":                "builds functions from code",
+	"operator.attrgetter":             "reaches any attribute of any object",
+	"operator.methodcaller":           "calls any method of any object",
+	"_operator.attrgetter":            "reaches any attribute of any object",
+	"_operator.methodcaller":          "calls any method of any object",
+	"functools.reduce":                "chains calls",
+	"_functools.reduce":               "chains calls",
 	"copyreg._reconstructor.__call__": "reaches reduction internals",
 	"numpy.core.multiarray._reconstruct.__globals__": "reaches interpreter internals",
 }
 
 var dangerousNamePrefixes = map[string]string{
-	"torch.serialization._load":    "loads a nested pickle",
-	"torch.serialization.load":     "loads a nested pickle",
+	"torch.serialization._load":      "loads a nested pickle",
+	"torch.serialization.load":       "loads a nested pickle",
 	"torch.storage._load_from_bytes": "loads a nested pickle",
-	"torch._weights_only_unpickler":   "reaches the unpickler",
-	"torch.ops":                       "calls native operators",
-	"torch._ops":                      "calls native operators",
-	"torch.Tensor.__reduce_ex__":      "reaches reduction internals",
+	"torch._weights_only_unpickler":  "reaches the unpickler",
+	"torch.ops":                      "calls native operators",
+	"torch._ops":                     "calls native operators",
+	"torch.Tensor.__reduce_ex__":     "reaches reduction internals",
 }
 
 // fixImports maps Python 2 module names the unpickler translates (fix_imports) to their

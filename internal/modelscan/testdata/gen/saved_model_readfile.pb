@@ -1,0 +1,5 @@
+
+
+serve
+
+n1ReadFile
