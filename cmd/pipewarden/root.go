@@ -37,6 +37,7 @@ evidence.`,
 		newDepsCmd(g),
 		newSignCmd(g), newVerifyCmd(g),
 		newScanCmd(g),
+		newRulesCmd(g),
 	)
 	return root
 }

@@ -52,6 +52,9 @@ type ruleCounters struct {
 func (c *compiler) compileRule(m *merged) *rule {
 	r := &rule{id: m.name, pos: m.pos, enabled: true, confidence: 0.8, st: &ruleCounters{}}
 	fail := func(e *Error) *rule { c.fail(e); return nil }
+	if onlyKeys(m.rawItem, "rule", "enabled") {
+		return fail(m.errAt("rule", "no earlier file defines rule %q (an item with only rule and enabled switches an existing rule on or off)", m.name))
+	}
 	var e *Error
 	if r.desc, e = m.str("desc"); e != nil {
 		return fail(e)
