@@ -2,7 +2,6 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -113,7 +112,8 @@ func NewDecoder(l Limits, now func() time.Time) *Decoder {
 func (d *Decoder) Limits() Limits { return d.limits }
 
 // Decode parses a body holding one event (a JSON object) or a batch (a JSON array). It returns
-// all events or, if any is bad, an error naming each bad one: *Error or Errors.
+// all events or, if any is bad, an error naming each bad one: *Error or Errors. The body is read
+// in one pass.
 func (d *Decoder) Decode(body []byte) ([]Event, error) {
 	if int64(len(body)) > d.limits.MaxBodyBytes {
 		return nil, &Error{Index: -1, Reason: fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", len(body), d.limits.MaxBodyBytes), Err: ErrTooLarge}
@@ -122,53 +122,65 @@ func (d *Decoder) Decode(body []byte) ([]Event, error) {
 	if len(body) == 0 {
 		return nil, &Error{Index: -1, Reason: "empty body: send one event object or an array of events"}
 	}
-	if err := checkDepth(body, d.limits.MaxDepth); err != nil {
-		return nil, &Error{Index: -1, Reason: err.Error()}
+	if !utf8.Valid(body) {
+		return nil, &Error{Index: -1, Reason: "invalid UTF-8 in body"}
 	}
+	s := &scanner{b: body, maxDepth: d.limits.MaxDepth}
+	var evs []Event
+	var errs Errors
 	switch body[0] {
 	case '{':
 		if len(body) > d.limits.MaxEventBytes {
 			return nil, &Error{Index: 0, Reason: fmt.Sprintf("event of %d bytes exceeds the limit of %d bytes", len(body), d.limits.MaxEventBytes), Err: ErrTooLarge}
 		}
-		ev, err := d.decodeOne(body, 0)
+		ev, verr, err := d.decodeAt(s, 0)
 		if err != nil {
-			return nil, err
+			return nil, syntaxErr(err, d.limits.MaxDepth)
+		}
+		if s.ws(); s.i != len(s.b) {
+			return nil, &Error{Index: -1, Reason: "invalid JSON: " + s.fail("unexpected data after the event").Error()}
+		}
+		if verr != nil {
+			return nil, verr
 		}
 		return []Event{ev}, nil
 	case '[':
-		var raws []json.RawMessage
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, &Error{Index: -1, Reason: "invalid JSON: " + jsonReason(err)}
-		}
-		if len(raws) == 0 {
-			return nil, &Error{Index: -1, Reason: "empty batch"}
-		}
-		if len(raws) > d.limits.MaxBatch {
-			return nil, &Error{Index: -1, Reason: fmt.Sprintf("batch of %d events exceeds the limit of %d", len(raws), d.limits.MaxBatch), Err: ErrTooLarge}
-		}
-		evs := make([]Event, 0, len(raws))
-		var errs Errors
-		seen := make(map[string]int, len(raws))
-		for i, raw := range raws {
-			if len(raw) > d.limits.MaxEventBytes {
-				errs = append(errs, &Error{Index: i, Reason: fmt.Sprintf("event of %d bytes exceeds the limit of %d bytes", len(raw), d.limits.MaxEventBytes), Err: ErrTooLarge})
-				continue
+		evs = make([]Event, 0, min(d.limits.MaxBatch, 1+len(body)/256))
+		seen := make(map[string]bool, cap(evs))
+		err := s.array(func(idx int) error {
+			if idx >= d.limits.MaxBatch {
+				return &Error{Index: -1, Reason: fmt.Sprintf("batch exceeds the limit of %d events", d.limits.MaxBatch), Err: ErrTooLarge}
 			}
-			ev, err := d.decodeOne(raw, i)
+			start := s.i
+			ev, verr, err := d.decodeAt(s, idx)
 			if err != nil {
-				errs = append(errs, err.(*Error))
-				continue
+				return err
 			}
-			if _, dup := seen[ev.ID]; dup {
-				// The same id twice in one batch is stored once, like a retry (CloudEvents:
-				// source+id identify an event; pipewarden keys on id alone, see decisions.md).
-				continue
+			switch {
+			case s.i-start > d.limits.MaxEventBytes:
+				errs = append(errs, &Error{Index: idx, ID: ev.ID, Reason: fmt.Sprintf("event of %d bytes exceeds the limit of %d bytes", s.i-start, d.limits.MaxEventBytes), Err: ErrTooLarge})
+			case verr != nil:
+				errs = append(errs, verr)
+			case seen[ev.ID]:
+				// The same id twice in one batch is stored once, like a retry (see
+				// docs/decisions.md: pipewarden keys events on id alone).
+			default:
+				seen[ev.ID] = true
+				evs = append(evs, ev)
 			}
-			seen[ev.ID] = i
-			evs = append(evs, ev)
+			return nil
+		})
+		if err != nil {
+			return nil, syntaxErr(err, d.limits.MaxDepth)
+		}
+		if s.ws(); s.i != len(s.b) {
+			return nil, &Error{Index: -1, Reason: "invalid JSON: " + s.fail("unexpected data after the batch").Error()}
 		}
 		if len(errs) > 0 {
 			return nil, errs
+		}
+		if len(evs) == 0 {
+			return nil, &Error{Index: -1, Reason: "empty batch"}
 		}
 		return evs, nil
 	default:
@@ -176,79 +188,188 @@ func (d *Decoder) Decode(body []byte) ([]Event, error) {
 	}
 }
 
-// envelope is the CloudEvents context attributes pipewarden reads.
-type envelope struct {
-	SpecVersion     *string         `json:"specversion"`
-	ID              *string         `json:"id"`
-	Source          *string         `json:"source"`
-	Type            *string         `json:"type"`
-	Time            *string         `json:"time"`
-	Subject         *string         `json:"subject"`
-	DataContentType *string         `json:"datacontenttype"`
-	DataBase64      json.RawMessage `json:"data_base64"`
-	Data            json.RawMessage `json:"data"`
+func syntaxErr(err error, maxDepth int) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, errDepth) {
+		return &Error{Index: -1, Reason: fmt.Sprintf("JSON nested deeper than %d levels", maxDepth)}
+	}
+	return &Error{Index: -1, Reason: "invalid JSON: " + err.Error()}
 }
 
-func (d *Decoder) decodeOne(raw []byte, idx int) (Event, error) {
-	fail := func(id, field, reason string) (Event, error) {
-		return Event{}, &Error{Index: idx, ID: id, Field: field, Reason: reason}
-	}
-	if !utf8.Valid(raw) {
-		return fail("", "", "invalid UTF-8")
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			return fail("", ute.Field, "must be a string")
+// member is one top-level field of an event's data.
+type member struct {
+	key        []byte
+	start, end int
+}
+
+type attr struct {
+	raw     []byte
+	esc     bool
+	present bool
+	bad     bool // present but not a string
+}
+
+func (a attr) value() string {
+	v, _ := unquote(a.raw, a.esc)
+	return v
+}
+
+// decodeAt reads the event object at the scanner. A syntax error (err) ends the whole body; a
+// validation error (verr) names this event only.
+func (d *Decoder) decodeAt(s *scanner, idx int) (ev Event, verr *Error, err error) {
+	s.ws()
+	start := s.i
+	if s.peek() != '{' {
+		if _, _, err := s.value(); err != nil {
+			return ev, nil, err
 		}
-		return fail("", "", "invalid JSON: "+jsonReason(err))
+		return ev, &Error{Index: idx, Reason: "must be a JSON object"}, nil
 	}
-	id := deref(env.ID)
+	var spec, id, source, typ, tim, subject, dct attr
+	var hasB64, hasData bool
+	var dataStart, dataEnd int
+	data := make([]member, 0, 16)
+	dataIsObject := false
+	err = s.object(func(k []byte, esc bool) error {
+		if esc {
+			u, _ := unquote(k, esc)
+			k = []byte(u)
+		}
+		var a *attr
+		switch string(k) {
+		case "specversion":
+			a = &spec
+		case "id":
+			a = &id
+		case "source":
+			a = &source
+		case "type":
+			a = &typ
+		case "time":
+			a = &tim
+		case "subject":
+			a = &subject
+		case "datacontenttype":
+			a = &dct
+		case "data_base64":
+			hasB64 = true
+		case "data":
+			hasData = true
+			dataStart = s.i
+			if s.peek() == '{' {
+				dataIsObject = true
+				data = data[:0]
+				err := s.object(func(dk []byte, desc bool) error {
+					if desc {
+						u, _ := unquote(dk, desc)
+						dk = []byte(u)
+					}
+					vs, ve, err := s.value()
+					data = append(data, member{key: dk, start: vs, end: ve})
+					return err
+				})
+				dataEnd = s.i
+				return err
+			}
+			dataIsObject = false
+			var err error
+			_, dataEnd, err = s.value()
+			return err
+		}
+		if a == nil {
+			_, _, err := s.value()
+			return err
+		}
+		switch s.peek() {
+		case '"':
+			raw, e, err := s.str()
+			*a = attr{raw: raw, esc: e, present: true}
+			return err
+		case 'n':
+			*a = attr{}
+			return s.lit("null") // null is absent
+		default:
+			*a = attr{present: true, bad: true}
+			_, _, err := s.value()
+			return err
+		}
+	})
+	if err != nil {
+		return ev, nil, err
+	}
+	raw := s.b[start:s.i]
+	idv := id.value()
+	fail := func(field, reason string) (Event, *Error, error) {
+		return Event{}, &Error{Index: idx, ID: idv, Field: field, Reason: reason}, nil
+	}
+	for _, c := range []struct {
+		name string
+		a    attr
+	}{{"specversion", spec}, {"id", id}, {"source", source}, {"type", typ}, {"time", tim}, {"subject", subject}, {"datacontenttype", dct}} {
+		if c.a.bad {
+			if c.name == "id" {
+				idv = ""
+			}
+			return fail(c.name, "must be a string")
+		}
+	}
 	switch {
-	case env.SpecVersion == nil:
-		return fail(id, "specversion", `is required (use "1.0")`)
-	case *env.SpecVersion != SpecVersion:
-		return fail(id, "specversion", fmt.Sprintf("%q is not supported (use \"1.0\")", *env.SpecVersion))
-	case env.ID == nil || *env.ID == "":
-		return fail(id, "id", "is required and must be a non-empty string")
-	case len(*env.ID) > maxIDLen:
-		return fail("", "id", fmt.Sprintf("longer than %d bytes", maxIDLen))
-	case env.Source == nil || *env.Source == "":
-		return fail(id, "source", "is required and must be a non-empty URI-reference")
-	case len(*env.Source) > maxSourceLen:
-		return fail(id, "source", fmt.Sprintf("longer than %d bytes", maxSourceLen))
-	case env.Type == nil || *env.Type == "":
-		return fail(id, "type", "is required")
-	case env.Subject != nil && len(*env.Subject) > maxSubjectLen:
-		return fail(id, "subject", fmt.Sprintf("longer than %d bytes", maxSubjectLen))
-	case len(env.DataBase64) > 0:
-		return fail(id, "data_base64", "binary data is not accepted; send JSON in data")
-	case env.DataContentType != nil && !isJSONContentType(*env.DataContentType):
-		return fail(id, "datacontenttype", fmt.Sprintf("%q is not JSON", *env.DataContentType))
+	case !spec.present:
+		return fail("specversion", `is required (use "1.0")`)
+	case spec.value() != SpecVersion:
+		return fail("specversion", fmt.Sprintf("%q is not supported (use \"1.0\")", spec.value()))
+	case idv == "":
+		return fail("id", "is required and must be a non-empty string")
+	case len(idv) > maxIDLen:
+		idv = ""
+		return fail("id", fmt.Sprintf("longer than %d bytes", maxIDLen))
+	case source.value() == "":
+		return fail("source", "is required and must be a non-empty URI-reference")
+	case len(source.raw) > maxSourceLen:
+		return fail("source", fmt.Sprintf("longer than %d bytes", maxSourceLen))
+	case typ.value() == "":
+		return fail("type", "is required")
+	case len(subject.raw) > maxSubjectLen:
+		return fail("subject", fmt.Sprintf("longer than %d bytes", maxSubjectLen))
+	case hasB64:
+		return fail("data_base64", "binary data is not accepted; send JSON in data")
+	case dct.present && !isJSONContentType(dct.value()):
+		return fail("datacontenttype", fmt.Sprintf("%q is not JSON", dct.value()))
 	}
-	spec, ok := Lookup(*env.Type)
+	ts, ok := Lookup(typ.value())
 	if !ok {
-		return fail(id, "type", fmt.Sprintf("unknown type %q (known: %s)", *env.Type, strings.Join(Types(), ", ")))
+		return fail("type", fmt.Sprintf("unknown type %q (known: %s)", typ.value(), strings.Join(Types(), ", ")))
 	}
-	ev := Event{ID: id, Source: *env.Source, Type: *env.Type, Subject: deref(env.Subject), Data: env.Data, Raw: raw}
-	if env.Time != nil {
-		t, err := time.Parse(time.RFC3339Nano, *env.Time)
+	ev = Event{ID: idv, Source: source.value(), Type: typ.value(), Subject: subject.value(), Raw: raw}
+	if hasData {
+		ev.Data = s.b[dataStart:dataEnd]
+	}
+	if tim.present {
+		t, err := time.Parse(time.RFC3339Nano, tim.value())
 		if err != nil {
-			return fail(id, "time", fmt.Sprintf("%q is not an RFC 3339 timestamp", *env.Time))
+			return fail("time", fmt.Sprintf("%q is not an RFC 3339 timestamp", tim.value()))
 		}
 		ev.Time = t.UTC()
 	} else {
 		ev.Time = d.now().UTC()
 		ev.Raw = withTime(raw, ev.Time)
 	}
-	assets, verr := validateData(spec, env.Data)
-	if verr != nil {
-		verr.Index, verr.ID = idx, id
-		return Event{}, verr
+	switch {
+	case !hasData || string(ev.Data) == "null":
+		return fail("data", fmt.Sprintf("is required for %s", ts.Type))
+	case !dataIsObject:
+		return fail("data", "must be a JSON object")
+	}
+	assets, e := validateData(ts, s.b, data)
+	if e != nil {
+		e.Index, e.ID = idx, idv
+		return Event{}, e, nil
 	}
 	ev.Assets = assets
-	return ev, nil
+	return ev, nil, nil
 }
 
 func isJSONContentType(ct string) bool {
@@ -273,47 +394,5 @@ func withTime(raw []byte, t time.Time) []byte {
 	return append(out, rest...)
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
 
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%v at byte %d", se, se.Offset)
-	}
-	return err.Error()
-}
 
-// checkDepth rejects JSON nested deeper than max without decoding it.
-func checkDepth(b []byte, max int) error {
-	depth := 0
-	inStr := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("JSON nested deeper than %d levels", max)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}

@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/pipewarden/pipewarden/internal/event"
@@ -17,6 +18,9 @@ func FuzzDecode(f *testing.F) {
 	d := event.NewDecoder(event.Limits{MaxBodyBytes: 1 << 16, MaxEventBytes: 1 << 14, MaxBatch: 50, MaxDepth: 16}, nil)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		evs, err := d.Decode(body)
+		if err == nil && !json.Valid(body) {
+			t.Fatalf("accepted a body that is not valid JSON: %q", body)
+		}
 		if err != nil {
 			if evs != nil {
 				t.Fatal("events returned with an error")

@@ -1,32 +1,27 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 )
 
-// validateData checks the documented fields of a type's data. It decodes only the top level
-// (and the few nested shapes the vocabulary fixes), so extra fields cost nothing.
-// It returns the assets the data names.
-func validateData(spec *TypeSpec, data json.RawMessage) ([]Asset, *Error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || string(data) == "null" {
-		return nil, &Error{Field: "data", Reason: fmt.Sprintf("is required for %s", spec.Type)}
-	}
-	if data[0] != '{' {
-		return nil, &Error{Field: "data", Reason: "must be a JSON object"}
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, &Error{Field: "data", Reason: "invalid JSON: " + jsonReason(err)}
-	}
+// validateData checks the documented fields of a type's data, given the raw spans of the data
+// object's members (already syntax-checked). It returns the assets the data names.
+func validateData(spec *TypeSpec, b []byte, members []member) ([]Asset, *Error) {
 	var assets []Asset
 	for _, f := range spec.Fields {
-		v, ok := top[f.Name]
-		if !ok || (f.Kind != Any && string(v) == "null") {
+		var v []byte
+		// The last duplicate key wins, as in encoding/json.
+		for i := len(members) - 1; i >= 0; i-- {
+			if string(members[i].key) == f.Name {
+				v = b[members[i].start:members[i].end]
+				break
+			}
+		}
+		if v == nil || (f.Kind != Any && string(v) == "null") {
 			if f.Required {
 				return nil, &Error{Field: "data." + f.Name, Reason: fmt.Sprintf("is required for %s and must be %s", spec.Type, f.Kind)}
 			}
@@ -36,8 +31,7 @@ func validateData(spec *TypeSpec, data json.RawMessage) ([]Asset, *Error) {
 			return nil, &Error{Field: "data." + f.Name, Reason: reason}
 		}
 		if f.Asset != "" {
-			var name string
-			if json.Unmarshal(v, &name) == nil && name != "" {
+			if name, ok := stringValue(v); ok && name != "" {
 				assets = append(assets, Asset{Kind: f.Asset, Name: name})
 			}
 		}
@@ -45,14 +39,27 @@ func validateData(spec *TypeSpec, data json.RawMessage) ([]Asset, *Error) {
 	return assets, nil
 }
 
-func checkKind(f Field, v json.RawMessage) string {
+// stringValue decodes a raw JSON string span.
+func stringValue(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	s := &scanner{b: v, maxDepth: 1}
+	raw, esc, err := s.str()
+	if err != nil {
+		return "", false
+	}
+	return unquote(raw, esc)
+}
+
+func checkKind(f Field, v []byte) string {
 	must := "must be " + f.Kind.String()
 	switch f.Kind {
 	case Any:
 		return ""
 	case String:
-		var s string
-		if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+		s, ok := stringValue(v)
+		if !ok {
 			return must
 		}
 		max := f.MaxLen
@@ -62,12 +69,15 @@ func checkKind(f Field, v json.RawMessage) string {
 		if len(s) > max {
 			return fmt.Sprintf("longer than %d bytes", max)
 		}
-		if len(f.Enum) > 0 && !contains(f.Enum, s) {
+		if len(f.Enum) > 0 && !slices.Contains(f.Enum, s) {
 			return fmt.Sprintf("%q is not one of %s", s, strings.Join(f.Enum, ", "))
 		}
 	case Number, Integer:
-		var n float64
-		if !isNumberStart(v[0]) || json.Unmarshal(v, &n) != nil || math.IsInf(n, 0) {
+		if !isNumberStart(v[0]) {
+			return must
+		}
+		n, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(n, 0) {
 			return must
 		}
 		if f.Kind == Integer && n != math.Trunc(n) {
@@ -85,51 +95,73 @@ func checkKind(f Field, v json.RawMessage) string {
 		if v[0] != '[' {
 			return must
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(v, &items); err != nil {
-			return must
-		}
-		if f.MaxLen > 0 && len(items) > f.MaxLen {
-			return fmt.Sprintf("has %d elements, more than the limit of %d", len(items), f.MaxLen)
-		}
-		for i, it := range items {
-			if r := checkItem(f.Kind, it); r != "" {
-				return fmt.Sprintf("element %d: %s", i, r)
-			}
-		}
+		return checkArray(f, v)
 	}
 	return ""
 }
 
-func checkItem(k Kind, it json.RawMessage) string {
-	switch k {
-	case StringArray:
-		if it[0] != '"' {
-			return "must be a string"
+func checkArray(f Field, v []byte) string {
+	s := &scanner{b: v, maxDepth: math.MaxInt32}
+	reason := ""
+	n := 0
+	err := s.array(func(i int) error {
+		n++
+		c := s.peek()
+		start, end, err := s.value()
+		if err != nil || reason != "" {
+			return err
 		}
-	case NumberArray:
-		if !isNumberStart(it[0]) {
-			return "must be a number"
+		switch f.Kind {
+		case StringArray:
+			if c != '"' {
+				reason = fmt.Sprintf("element %d: must be a string", i)
+			}
+		case NumberArray:
+			if !isNumberStart(c) {
+				reason = fmt.Sprintf("element %d: must be a number", i)
+			}
+		case SchemaArray:
+			if !isSchemaColumn(v[start:end]) {
+				reason = fmt.Sprintf(`element %d: must be an object with string "name" and "type"`, i)
+			}
 		}
-	case SchemaArray:
-		var col struct {
-			Name *string `json:"name"`
-			Type *string `json:"type"`
-		}
-		if it[0] != '{' || json.Unmarshal(it, &col) != nil || col.Name == nil || col.Type == nil || *col.Name == "" {
-			return `must be an object with string "name" and "type"`
-		}
+		return nil
+	})
+	if err != nil {
+		return "must be " + f.Kind.String()
+	}
+	if reason != "" {
+		return reason
+	}
+	if f.MaxLen > 0 && n > f.MaxLen {
+		return fmt.Sprintf("has %d elements, more than the limit of %d", n, f.MaxLen)
 	}
 	return ""
+}
+
+func isSchemaColumn(v []byte) bool {
+	if v[0] != '{' {
+		return false
+	}
+	s := &scanner{b: v, maxDepth: math.MaxInt32}
+	var name, typ string
+	var hasName, hasType bool
+	err := s.object(func(k []byte, esc bool) error {
+		key, _ := unquote(k, esc)
+		start, end, err := s.value()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "name":
+			name, hasName = stringValue(v[start:end])
+		case "type":
+			typ, hasType = stringValue(v[start:end])
+		}
+		return nil
+	})
+	_ = typ
+	return err == nil && hasName && hasType && name != ""
 }
 
 func isNumberStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
