@@ -393,6 +393,3 @@ func withTime(raw []byte, t time.Time) []byte {
 	}
 	return append(out, rest...)
 }
-
-
-
