@@ -235,7 +235,7 @@ func calibrate(b *Baseline, seed uint64) *Calibration {
 		all = append(all, sc)
 	}
 	q99 := quantile(refKs, 0.99)
-	outT := 1.5 * q99
+	outT := 3 * q99
 	var out, clu int64
 	for i := range all {
 		for _, d := range all[i].refK {
@@ -266,11 +266,11 @@ func numsToFloats(r []Num) []float64 {
 	return out
 }
 
-// upperRate is the one-sided 99% Wilson upper bound of a calibrated rate: the batch is tested
+// upperRate is the one-sided 95% Wilson upper bound of a calibrated rate: the batch is tested
 // against the worst rate the calibration is compatible with, so a lucky calibration does not
 // make clean batches look poisoned.
 func (r Rate) upperRate() float64 {
-	const z = 2.326
+	const z = 1.645
 	n := float64(max(r.Trials, 1))
 	p := float64(r.Count) / n
 	c := p + z*z/(2*n)
