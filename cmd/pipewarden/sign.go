@@ -120,7 +120,7 @@ func runSign(cmd *cobra.Command, g *globals, model string, o *signOptions) error
 		return usageErr("%v (nothing was signed)", err)
 	}
 	if err != nil {
-		return usageErr("%s: %v", model, err)
+		return usageErr("%v", err) // names the model
 	}
 	if err := os.WriteFile(sigPath, out, 0o644); err != nil {
 		return usageErr("%s: %v", sigPath, err)

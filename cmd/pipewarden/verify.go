@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/x509"
-	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -96,10 +95,7 @@ func runVerify(cmd *cobra.Command, g *globals, model string, o *verifyOptions) e
 		IgnorePaths: ignore, IgnoreUnsignedFiles: o.ignoreUnsignedFiles, AllowSymlinks: o.allowSymlinks,
 	})
 	if err != nil {
-		if errors.Is(err, cmd.Context().Err()) && cmd.Context().Err() != nil {
-			return &exitError{code: 2, err: err}
-		}
-		return usageErr("%s: %v", model, err)
+		return usageErr("%v", err) // names the model
 	}
 	extra := map[string]any{"verified": res.OK()}
 	if res.Signer != "" {
