@@ -38,6 +38,7 @@ evidence.`,
 		newSignCmd(g), newVerifyCmd(g),
 		newScanCmd(g),
 		newRulesCmd(g),
+		newDataCmd(g),
 	)
 	return root
 }
