@@ -29,18 +29,9 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, s.insEvent)
 	assets := map[assetKey]*assetAgg{}
 	inserted := 0
-	for i := range evs {
-		ev := &evs[i]
-		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
-		if err != nil {
-			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // already stored: an idempotent retry
-		}
+	record := func(ev *event.Event) {
 		inserted++
 		t := nanos(ev.Time)
 		for _, a := range ev.Assets {
@@ -53,6 +44,51 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			g.first, g.last = min(g.first, t), max(g.last, t)
 			g.n++
 			g.lastID = ev.ID
+		}
+	}
+	// Full chunks go through one multi-row statement (far fewer statement executions); the
+	// RETURNING clause says which ids were new, so retried events never count twice.
+	multi := tx.StmtContext(ctx, s.insEvents)
+	args := make([]any, 0, insertChunk*7)
+	i := 0
+	for ; i+insertChunk <= len(evs); i += insertChunk {
+		args = args[:0]
+		chunk := evs[i : i+insertChunk]
+		for j := range chunk {
+			ev := &chunk[j]
+			args = append(args, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
+		}
+		rows, err := multi.QueryContext(ctx, args...)
+		if err != nil {
+			return 0, fmt.Errorf("insert events: %w", err)
+		}
+		fresh := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			fresh[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return 0, fmt.Errorf("insert events: %w", err)
+		}
+		for j := range chunk {
+			if fresh[chunk[j].ID] {
+				record(&chunk[j])
+			}
+		}
+	}
+	ins := tx.StmtContext(ctx, s.insEvent)
+	for ; i < len(evs); i++ {
+		ev := &evs[i]
+		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
+		if err != nil {
+			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			record(ev)
 		}
 	}
 	up := tx.StmtContext(ctx, s.upAsset)

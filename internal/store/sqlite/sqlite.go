@@ -17,6 +17,10 @@ import (
 	"github.com/pipewarden/pipewarden/internal/store"
 )
 
+// insertChunk is how many events one multi-row INSERT carries (7 parameters each, well under
+// SQLite's limit of 32766 parameters).
+const insertChunk = 100
+
 // Options tune the store.
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma: "full" (default; every commit reaches the
@@ -32,8 +36,9 @@ type Store struct {
 	r   *sql.DB // readers, concurrent under WAL
 	now func() time.Time
 
-	insEvent *sql.Stmt
-	upAsset  *sql.Stmt
+	insEvent  *sql.Stmt
+	insEvents *sql.Stmt // insertChunk rows at once
+	upAsset   *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -93,6 +98,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", insertChunk), ",")
+	if s.insEvents, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES `+rowsSQL+` ON CONFLICT (id) DO NOTHING RETURNING id`); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.upAsset, err = w.PrepareContext(ctx, `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind, name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events, last_event_id = excluded.last_event_id`); err != nil {
 		s.Close()
@@ -104,7 +114,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var first error
-	for _, st := range []*sql.Stmt{s.insEvent, s.upAsset} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents, s.upAsset} {
 		if st != nil {
 			st.Close()
 		}

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"AppendAndList", testAppendAndList},
 		{"IdempotentAppend", testIdempotent},
+		{"IdempotentLargeBatch", testIdempotentLarge},
 		{"Pagination", testPagination},
 		{"Filters", testFilters},
 		{"Assets", testAssets},
@@ -391,4 +392,30 @@ func testConcurrentWriter(t *testing.T, open Opener) {
 		t.Fatalf("stored %d, committed %d; want %d", got, committed, workers*per)
 	}
 	t.Logf("%d events in %d commits", workers*per, batches)
+}
+
+func testIdempotentLarge(t *testing.T, open Opener) {
+	s, _ := mustOpen(t, open)
+	ctx := context.Background()
+	mk := func(from, to int) []event.Event {
+		var evs []event.Event
+		for i := from; i < to; i++ {
+			evs = append(evs, Ev(t, fmt.Sprintf("big%04d", i), "pipewarden.access.auth", "bob", t0))
+		}
+		return evs
+	}
+	if n, err := s.AppendEvents(ctx, mk(0, 150)); err != nil || n != 150 {
+		t.Fatalf("first = %d, %v", n, err)
+	}
+	// 250 events of which the first 150 are retries, spanning any internal chunking.
+	if n, err := s.AppendEvents(ctx, mk(0, 250)); err != nil || n != 100 {
+		t.Fatalf("second = %d, %v; want 100 new", n, err)
+	}
+	if got := listAll(t, s, store.EventQuery{Limit: 1000}); len(got) != 250 {
+		t.Fatalf("stored %d, want 250", len(got))
+	}
+	a, _ := s.ListAssets(ctx, store.AssetQuery{Kind: "principal"})
+	if len(a.Items) != 1 || a.Items[0].Events != 250 {
+		t.Errorf("asset counts retried events: %+v", a.Items)
+	}
 }
