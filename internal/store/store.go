@@ -28,6 +28,9 @@ type Store interface {
 	ListFindings(ctx context.Context, q FindingQuery) (Page[finding.Finding], error)
 
 	ListAlerts(ctx context.Context, q AlertQuery) (Page[Alert], error)
+	// AlertStore holds the alerting pipeline's state (alerts, silences, outbox, actions);
+	// declared in alerts.go.
+	AlertStore
 	ListAssets(ctx context.Context, q AssetQuery) (Page[Asset], error)
 
 	CreateToken(ctx context.Context, t Token) error
