@@ -40,6 +40,8 @@ type pickleWalker struct {
 	capture bool
 	// overrides are attributes of imported objects set by BUILD or SETITEM.
 	overrides map[string]value
+	slab      []value
+	comps     []composite
 }
 
 func newPickleWalker(j *job, r *byteReader, depth int) *pickleWalker {
@@ -230,11 +232,14 @@ func (w *pickleWalker) step(op byte, start int64) error {
 	case opNewTrue, opNewFalse:
 		return w.push(value{k: kBool, n: int64(op & 1)})
 	case opEmptyTuple:
-		return w.push(newComposite(kTuple, nil))
+		return w.push(w.comp(kTuple, nil))
 	case opEmptyList:
-		return w.push(value{k: kList, c: &composite{}})
+		if w.capture {
+			return w.push(value{k: kList, c: &composite{}})
+		}
+		return w.push(value{k: kList})
 	case opEmptyDict:
-		return w.push(value{k: kDict, c: &composite{}})
+		return w.push(value{k: kDict})
 	case opEmptySet:
 		return w.push(value{k: kSet})
 	case opProto:
@@ -314,7 +319,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 				return parseErr(start, "LONG pickle has negative byte count")
 			}
 		}
-		s, err := r.bytesArg(n, 64, w.lim.MaxStringBytes)
+		s, err := r.bytesArg(n, 64, w.lim.MaxStringBytes, true)
 		if err != nil {
 			return err
 		}
@@ -373,13 +378,13 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		return w.push(newComposite(kTuple, items))
+		return w.push(w.comp(kTuple, items))
 	case opTuple1, opTuple2, opTuple3:
 		n := int(op-opTuple1) + 1
 		if len(w.stack) < n || (len(w.marks) > 0 && w.marks[len(w.marks)-1] > len(w.stack)-n) {
 			return parseErr(start, "stack underflow")
 		}
-		t := newComposite(kTuple, w.stack[len(w.stack)-n:])
+		t := w.comp(kTuple, w.stack[len(w.stack)-n:])
 		w.stack = w.stack[:len(w.stack)-n]
 		return w.push(t)
 	case opList:
@@ -387,7 +392,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		return w.push(newComposite(kList, items))
+		return w.push(w.comp(kList, items))
 	case opDict:
 		items, err := w.popMark()
 		if err != nil {
@@ -396,7 +401,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if len(items)%2 != 0 {
 			return parseErr(start, "odd number of items for DICT")
 		}
-		return w.push(newComposite(kDict, items))
+		return w.push(w.comp(kDict, items))
 	case opFrozenSet:
 		if _, err := w.popMark(); err != nil {
 			return err
@@ -428,7 +433,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		return w.push(w.imported(mod.s, name.s, "STACK_GLOBAL", start))
 	case opExt1, opExt2, opExt4:
-		n := map[byte]int{opExt1: 1, opExt2: 2, opExt4: 4}[op]
+		n := 1 << (op - opExt1) // EXT1, EXT2, EXT4 take 1, 2 and 4 bytes
 		if _, err := r.next(n); err != nil {
 			return err
 		}
@@ -482,14 +487,14 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		w.sawCode = true
 		cls := items[0]
-		return w.push(w.call(cls, newComposite(kTuple, items[1:]), "OBJ", start))
+		return w.push(w.call(cls, w.comp(kTuple, items[1:]), "OBJ", start))
 	case opPersID:
 		b, _, err := r.line(maxNameLen)
 		if err != nil {
 			return err
 		}
 		pid := value{k: kStr, s: string(b), n: int64(len(b))}
-		return w.persistent(newComposite(kTuple, []value{pid}))
+		return w.persistent(w.comp(kTuple, []value{pid}))
 	case opBinPersID:
 		pid, err := w.pop()
 		if err != nil {
@@ -518,7 +523,13 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if op == opSetItems && len(items)%2 != 0 {
 			return parseErr(start, "odd number of items for SETITEMS")
 		}
-		w.addTo(t, items, map[byte]string{opAppends: "APPENDS", opSetItems: "SETITEMS", opAddItems: "ADDITEMS"}[op], start)
+		name := "APPENDS"
+		if op == opSetItems {
+			name = "SETITEMS"
+		} else if op == opAddItems {
+			name = "ADDITEMS"
+		}
+		w.addTo(t, items, name, start)
 	case opSetItem:
 		v, err := w.pop()
 		if err != nil {
@@ -599,7 +610,7 @@ func (w *pickleWalker) lengthPrefixed(op byte, start int64) error {
 		}
 		n = int64(u)
 	}
-	s, err := r.bytesArg(n, maxNameLen, w.lim.MaxStringBytes)
+	s, err := r.bytesArg(n, maxNameLen, w.lim.MaxStringBytes, false)
 	if err != nil {
 		return err
 	}
@@ -729,7 +740,7 @@ func (w *pickleWalker) global(op byte, start int64) error {
 	if err != nil {
 		return err
 	}
-	return w.push(w.call(g, newComposite(kTuple, args), "INST", start))
+	return w.push(w.call(g, w.comp(kTuple, args), "INST", start))
 }
 
 // imported judges the import of module.name and returns the imported object: what an earlier
@@ -857,36 +868,93 @@ func (w *pickleWalker) persistent(pid value) error {
 	return w.push(value{k: kPersist, c: pid.c})
 }
 
-// addTo emulates APPEND(S), SETITEM(S) and ADDITEMS on t.
+// addTo emulates APPEND(S), SETITEM(S) and ADDITEMS on t. Lists keep no items (except the
+// legacy PyTorch key list); dicts keep a few str-keyed pairs, enough for BUILD states.
 func (w *pickleWalker) addTo(t *value, items []value, opcode string, off int64) {
 	if t.isRef() {
 		w.finding(RuleGlobalMutation, finding.Critical, "mutation of an imported object", off,
 			map[string]any{"opcode": opcode, "target": t.describe()})
 		if opcode == "SETITEM" || opcode == "SETITEMS" {
-			w.override(*t, newComposite(kDict, items))
+			w.override(*t, w.comp(kDict, items))
 		}
 		return
 	}
-	if (t.k != kList && t.k != kDict) || t.c == nil {
-		return
+	switch {
+	case t.k == kList && w.capture && t.c != nil:
+		if room := w.lim.MaxStorageCount - len(t.c.items); len(items) > room {
+			items = items[:max(room, 0)]
+			t.c.more = true
+		}
+		t.c.items = append(t.c.items, items...)
+	case t.k == kDict && opcode != "APPEND" && opcode != "APPENDS" && w.stateCandidate():
+		for i := 0; i+1 < len(items); i += 2 {
+			if !items[i].hasText() {
+				continue
+			}
+			if t.c == nil {
+				t.c = w.newComp()
+				t.c.items = w.slabItems(2 * dictKeep)
+			}
+			if len(t.c.items)+2 > cap(t.c.items) {
+				t.c.more = true
+				return
+			}
+			t.c.items = append(t.c.items, items[i], items[i+1])
+		}
 	}
+}
+
+// stateCandidate reports whether the dict on top of the stack may become the state of a BUILD
+// that matters: one applied to an imported object (a mutation) or to a joblib array wrapper.
+// Other dicts keep nothing, so a pickle of millions of dicts costs no allocation per dict.
+func (w *pickleWalker) stateCandidate() bool {
+	n := len(w.stack)
+	for i := n - 2; i >= 0 && i >= n-3; i-- {
+		if v := w.stack[i]; v.isRef() || v.k == kCall && strings.HasSuffix(v.s, "NumpyArrayWrapper") {
+			return true
+		}
+	}
+	return false
+}
+
+// dictKeep is how many str-keyed pairs a dict keeps.
+const dictKeep = 8
+
+// slabItems returns an empty slice with room for n values, carved from a shared slab so that
+// millions of small containers do not cost millions of allocations.
+func (w *pickleWalker) slabItems(n int) []value {
+	if cap(w.slab)-len(w.slab) < n {
+		w.slab = make([]value, 0, max(4096, n))
+	}
+	l := len(w.slab)
+	w.slab = w.slab[:l+n]
+	return w.slab[l : l : l+n]
+}
+
+func (w *pickleWalker) newComp() *composite {
+	if len(w.comps) == cap(w.comps) {
+		w.comps = make([]composite, 0, 1024)
+	}
+	w.comps = w.comps[:len(w.comps)+1]
+	return &w.comps[len(w.comps)-1]
+}
+
+// comp builds a container value holding (at most maxItems of) items.
+func (w *pickleWalker) comp(k vkind, items []value) value {
+	if k == kList && !w.capture {
+		return value{k: kList}
+	}
+	c := w.newComp()
 	lim := maxItems
-	if t.k == kDict {
+	if k == kDict {
 		lim *= 2
 	}
-	if w.capture && t.k == kList {
-		lim = w.lim.MaxStorageCount
+	if len(items) > lim {
+		c.more = true
+		items = items[:lim]
 	}
-	room := lim - len(t.c.items)
-	if room <= 0 {
-		t.c.more = true
-		return
-	}
-	if len(items) > room {
-		items = items[:room]
-		t.c.more = true
-	}
-	t.c.items = append(t.c.items, items...)
+	c.items = append(w.slabItems(len(items)), items...)
+	return value{k: k, c: c}
 }
 
 // build emulates BUILD: setting state on a module or class object is a mutation of the

@@ -57,8 +57,7 @@ func (r *byteReader) atEOF() bool {
 	if r.size >= 0 {
 		return r.off >= r.size
 	}
-	_, err := r.br.Peek(1)
-	return err != nil
+	return r.fill(1) != nil
 }
 
 // torchLegacy walks the rest of a legacy PyTorch file: protocol version, system info, the

@@ -1,7 +1,7 @@
 package modelscan
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,18 +9,21 @@ import (
 	"unicode/utf8"
 )
 
-// byteReader reads a pickle stream with a bounded buffer and counts its offset. Arguments that
-// claim more bytes than the stream holds fail before anything is allocated.
+// byteReader reads a pickle stream through its own buffer and counts its offset. Arguments
+// that claim more bytes than the stream holds fail before anything is allocated.
 type byteReader struct {
-	br   *bufio.Reader
-	off  int64
+	src  io.Reader
+	buf  []byte
+	r, w int
+	err  error // sticky error of src
+	off  int64 // bytes consumed
 	size int64 // bytes available from the start of the stream; -1 when unknown
 }
 
 const readBuf = 64 << 10
 
 func newByteReader(r io.Reader, size int64) *byteReader {
-	return &byteReader{br: bufio.NewReaderSize(r, readBuf), size: size}
+	return &byteReader{src: r, buf: make([]byte, readBuf), size: size}
 }
 
 var errTruncated = errors.New("truncated")
@@ -32,17 +35,43 @@ func (r *byteReader) remaining() int64 {
 	return r.size - r.off
 }
 
-func (r *byteReader) ReadByte() (byte, error) {
-	b, err := r.br.ReadByte()
-	if err != nil {
-		return 0, eofAsTruncated(err)
+// fill makes at least n bytes (n <= readBuf) available unless the source ends first.
+func (r *byteReader) fill(n int) error {
+	if r.w-r.r >= n {
+		return nil
 	}
+	if r.r > 0 {
+		copy(r.buf, r.buf[r.r:r.w])
+		r.w -= r.r
+		r.r = 0
+	}
+	for r.w < n && r.err == nil {
+		m, err := r.src.Read(r.buf[r.w:])
+		r.w += m
+		if err != nil {
+			r.err = err
+		}
+	}
+	if r.w < n {
+		return eofAsTruncated(r.err)
+	}
+	return nil
+}
+
+func (r *byteReader) ReadByte() (byte, error) {
+	if r.r == r.w {
+		if err := r.fill(1); err != nil {
+			return 0, err
+		}
+	}
+	b := r.buf[r.r]
+	r.r++
 	r.off++
 	return b, nil
 }
 
 func eofAsTruncated(err error) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 		return errTruncated
 	}
 	return err
@@ -50,41 +79,50 @@ func eofAsTruncated(err error) error {
 
 // next returns the next n bytes (n <= readBuf), valid until the next read.
 func (r *byteReader) next(n int) ([]byte, error) {
-	if int64(n) > r.remaining() {
-		return nil, errTruncated
+	if r.w-r.r < n {
+		if int64(n) > r.remaining() {
+			return nil, errTruncated
+		}
+		if err := r.fill(n); err != nil {
+			return nil, err
+		}
 	}
-	b, err := r.br.Peek(n)
-	if err != nil {
-		return nil, eofAsTruncated(err)
-	}
-	r.br.Discard(n)
+	b := r.buf[r.r : r.r+n]
+	r.r += n
 	r.off += int64(n)
 	return b, nil
 }
 
-// skip discards n bytes.
+// skip discards n bytes, seeking when the source can.
 func (r *byteReader) skip(n int64) error {
 	if n < 0 || n > r.remaining() {
 		return errTruncated
 	}
-	for n > 0 {
-		c := n
-		if c > 1<<30 {
-			c = 1 << 30
+	if b := int64(r.w - r.r); n <= b {
+		r.r += int(n)
+		r.off += n
+		return nil
+	}
+	n -= int64(r.w - r.r)
+	r.off += int64(r.w - r.r)
+	r.r, r.w = 0, 0
+	if sk, ok := r.src.(io.Seeker); ok && r.err == nil {
+		if _, err := sk.Seek(n, io.SeekCurrent); err == nil {
+			r.off += n
+			return nil
 		}
-		d, err := r.br.Discard(int(c))
-		r.off += int64(d)
-		n -= int64(d)
-		if err != nil {
-			return eofAsTruncated(err)
-		}
+	}
+	m, err := io.CopyN(io.Discard, r.src, n)
+	r.off += m
+	if err != nil {
+		return eofAsTruncated(err)
 	}
 	return nil
 }
 
 // bytesArg reads a length-prefixed argument: its content when it is at most keep bytes long,
 // otherwise only its length.
-func (r *byteReader) bytesArg(n int64, keep int, max int64) (string, error) {
+func (r *byteReader) bytesArg(n int64, keep int, max int64, raw bool) (string, error) {
 	if n < 0 || n > max {
 		return "", limitErr("pickle argument of %d bytes", n)
 	}
@@ -93,7 +131,8 @@ func (r *byteReader) bytesArg(n int64, keep int, max int64) (string, error) {
 	}
 	if n <= int64(keep) {
 		b, err := r.next(int(n))
-		if err != nil {
+		if err != nil || !raw && !nameBytes(b) {
+			// Only strings that can be names are kept; the rest are known by length.
 			return "", err
 		}
 		return string(b), nil
@@ -107,24 +146,33 @@ func (r *byteReader) line(keep int) (b []byte, full bool, err error) {
 	var acc []byte
 	total := 0
 	for {
-		chunk, err := r.br.ReadSlice('\n')
-		r.off += int64(len(chunk))
-		total += len(chunk)
-		if err == nil {
-			chunk = chunk[:len(chunk)-1]
-			if acc == nil && total-1 <= keep {
+		if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
+			chunk := r.buf[r.r : r.r+i]
+			r.r += i + 1
+			r.off += int64(i + 1)
+			total += i
+			if acc == nil && total <= keep {
 				return chunk, true, nil
 			}
 			if len(acc) < keep {
 				acc = append(acc, chunk[:min(len(chunk), keep-len(acc))]...)
 			}
-			return acc, total-1 <= keep, nil
+			return acc, total <= keep, nil
 		}
-		if err != bufio.ErrBufferFull {
-			return nil, false, eofAsTruncated(err)
+		chunk := r.buf[r.r:r.w]
+		if len(chunk) > 0 {
+			if len(acc) < keep {
+				acc = append(acc, chunk[:min(len(chunk), keep-len(acc))]...)
+			}
+			if acc == nil {
+				acc = []byte{}
+			}
+			total += len(chunk)
+			r.off += int64(len(chunk))
+			r.r = r.w
 		}
-		if len(acc) < keep {
-			acc = append(acc, chunk[:min(len(chunk), keep-len(acc))]...)
+		if err := r.fill(1); err != nil {
+			return nil, false, err
 		}
 	}
 }

@@ -106,20 +106,6 @@ func (v value) dictGet(key string) (value, bool) {
 	return value{}, false
 }
 
-func newComposite(k vkind, items []value) value {
-	c := &composite{}
-	lim := maxItems
-	if k == kDict {
-		lim *= 2
-	}
-	if len(items) > lim {
-		c.more = true
-		items = items[:lim]
-	}
-	c.items = append(make([]value, 0, len(items)), items...)
-	return value{k: k, c: c}
-}
-
 // keepInMemo reports whether a memoized value is worth remembering; the rest is stored as opaque
 // so that a pickle of millions of small objects does not cost millions of tracked values.
 func keepInMemo(v value) bool {
@@ -146,29 +132,51 @@ func nameLike(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '<' || c == '>') {
+		if !nameByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+func nameBytes(b []byte) bool {
+	for _, c := range b {
+		if !nameByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var nameByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '<' || c == '>'
+	}
+	return t
+}()
+
 // memoTable is the pickle memo. Keys are dense in practice (the pickler numbers them 0, 1, 2...)
 // so they index a slice of small slots; sparse keys go to a map. Only values that keepInMemo
 // are stored in full.
 type memoTable struct {
-	slots  []uint32 // key -> 0 unset, 1 opaque, i+2 vals[i]
+	slots  []uint32 // key -> 0 unset, 1 opaque, i+2 value i
 	sparse map[string]uint32
-	vals   []value
+	chunks [][]value // values in fixed chunks: growing never copies them
+	nvals  int
 	count  int
 }
+
+const memoChunk = 4096
 
 func (m *memoTable) reset() {
 	m.slots = m.slots[:0]
 	m.sparse = nil
-	m.vals = m.vals[:0]
+	m.nvals = 0
 	m.count = 0
+}
+
+func (m *memoTable) val(i uint32) *value {
+	return &m.chunks[i/memoChunk][i%memoChunk]
 }
 
 func (m *memoTable) put(key uint64, bigKey string, v value, max int) error {
@@ -214,11 +222,15 @@ func (m *memoTable) store(old uint32, v value) uint32 {
 		return 1
 	}
 	if old >= 2 {
-		m.vals[old-2] = v
+		*m.val(old - 2) = v
 		return old
 	}
-	m.vals = append(m.vals, v)
-	return uint32(len(m.vals) + 1)
+	if m.nvals/memoChunk == len(m.chunks) {
+		m.chunks = append(m.chunks, make([]value, memoChunk))
+	}
+	*m.val(uint32(m.nvals)) = v
+	m.nvals++
+	return uint32(m.nvals + 1)
 }
 
 func (m *memoTable) get(key uint64, bigKey string) (value, bool) {
@@ -238,7 +250,7 @@ func (m *memoTable) get(key uint64, bigKey string) (value, bool) {
 	case 1:
 		return value{k: kOpaque}, true
 	}
-	return m.vals[s-2], true
+	return *m.val(s - 2), true
 }
 
 // parsePyInt parses an integer the way Python's int() does for the text opcodes: surrounding
