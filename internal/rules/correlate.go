@@ -53,8 +53,10 @@ type step struct {
 
 // corrEntry is the state of one group. Exported fields are what snapshots keep.
 type corrEntry struct {
-	Times  []time.Time          `json:"times,omitempty"`  // event_count: the last threshold times
-	IDs    []string             `json:"ids,omitempty"`    // event ids, newest last, bounded
+	Times  []int64              `json:"times,omitempty"`  // event_count: ring of the last threshold times (unix ns)
+	TNext  int                  `json:"tnext,omitempty"`  // ring position of the oldest time once full
+	IDs    []string             `json:"ids,omitempty"`    // ring of the last event ids
+	INext  int                  `json:"inext,omitempty"`  // ring position of the oldest id once full
 	Values map[string]time.Time `json:"values,omitempty"` // value_count: value -> last seen
 	Hits   []seqHit             `json:"hits,omitempty"`   // sequence
 }
@@ -296,12 +298,22 @@ func groupKey(xs []*expr, act any) (string, []any, error) {
 	return strings.Join(parts, "\x1f"), vals, nil
 }
 
-func appendID(ids []string, id string) []string {
-	ids = append(ids, id)
-	if len(ids) > maxEvidenceIDs {
-		ids = append(ids[:0], ids[len(ids)-maxEvidenceIDs:]...)
+// ringPush adds v to a ring of at most max items; *next is the oldest item's index once full.
+func ringPush[T any](s []T, next *int, v T, max int) []T {
+	if len(s) < max {
+		return append(s, v)
 	}
-	return ids
+	s[*next] = v
+	*next = (*next + 1) % max
+	return s
+}
+
+// ringOrdered returns a copy of the ring, oldest first.
+func ringOrdered[T any](s []T, next int) []T {
+	if next <= 0 || next >= len(s) {
+		return append([]T(nil), s...)
+	}
+	return append(append(make([]T, 0, len(s)), s[next:]...), s[:next]...)
 }
 
 // corrResult describes a correlation that fired.
@@ -321,17 +333,18 @@ func (cr *correlation) observeCount(key string, t time.Time, id string, value an
 	defer cs.mu.Unlock()
 	e := cs.m.upsert(key, t, func() *corrEntry { return &corrEntry{} })
 	cutoff := t.Add(-cr.timespan)
-	e.IDs = appendID(e.IDs, id)
+	e.IDs = ringPush(e.IDs, &e.INext, id, maxEvidenceIDs)
 	switch cr.kind {
 	case corrEventCount:
-		e.Times = append(e.Times, t)
-		if len(e.Times) > cr.threshold {
-			e.Times = append(e.Times[:0], e.Times[len(e.Times)-cr.threshold:]...)
-		}
-		if len(e.Times) < cr.threshold || e.Times[0].Before(cutoff) {
+		e.Times = ringPush(e.Times, &e.TNext, t.UnixNano(), cr.threshold)
+		if len(e.Times) < cr.threshold {
 			return nil, false
 		}
-		res := &corrResult{group: key, count: len(e.Times), ids: tail(e.IDs, cr.threshold), first: e.Times[0], last: t}
+		oldest := time.Unix(0, e.Times[e.TNext]).UTC()
+		if oldest.Before(cutoff) {
+			return nil, false
+		}
+		res := &corrResult{group: key, count: len(e.Times), ids: tail(ringOrdered(e.IDs, e.INext), cr.threshold), first: oldest, last: t}
 		cs.m.delete(key) // start a new window after firing
 		return res, true
 	case corrValueCount:
@@ -347,7 +360,7 @@ func (cr *correlation) observeCount(key string, t time.Time, id string, value an
 		if len(e.Values) < cr.threshold {
 			return nil, false
 		}
-		res := &corrResult{group: key, count: len(e.Values), ids: append([]string(nil), e.IDs...), last: t, first: t}
+		res := &corrResult{group: key, count: len(e.Values), ids: ringOrdered(e.IDs, e.INext), last: t, first: t}
 		for v, vt := range e.Values {
 			res.values = append(res.values, v)
 			if vt.Before(res.first) {

@@ -168,12 +168,10 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 		}
 		var fv any
 		if r.corr.field != nil {
-			v, err := r.corr.field.eval(act)
-			if err != nil {
+			if fv, err = r.corr.field.value(act); err != nil {
 				r.fail(act, err, e.logger)
 				continue
 			}
-			fv = native(v)
 		}
 		if res, fired := r.corr.observeCount(key, ev.Time, ev.ID, fv); fired {
 			out = append(out, r.finding(act, res, vals))
@@ -247,6 +245,9 @@ func (r *rule) test(act *activation, cond *expr, logger *slog.Logger) bool {
 }
 
 func (r *rule) eval(act *activation, cond *expr) (bool, error) {
+	if cond.constant != nil {
+		return *cond.constant, nil
+	}
 	if cond == r.cond && len(r.pre) > 0 {
 		undecided := false
 		for i := range r.pre {
@@ -286,15 +287,15 @@ func (h *history) observe(act *activation, logger *slog.Logger) {
 			return
 		}
 	}
-	k, err := h.key.eval(act)
+	k, err := h.key.value(act)
 	if err != nil {
 		return // events without the key are not recorded
 	}
-	v, err := h.value.eval(act)
+	v, err := h.value.value(act)
 	if err != nil {
 		return
 	}
-	h.record(keyString(native(k)), native(v), act.ev.Time)
+	h.record(keyString(k), v, act.ev.Time)
 }
 
 // finding builds the finding of r for the current event; res is set for correlation rules.

@@ -46,6 +46,36 @@ type expr struct {
 	text string
 	prg  cel.Program
 	ast  *cel.Ast
+	path []string // set when the expression is a plain data.a.b path, read without CEL
+	// constant is set when the expression is a literal true or false.
+	constant *bool
+}
+
+// errNoSuchKey is what value returns for a missing data field, like CEL's "no such key".
+type errNoSuchKey string
+
+func (e errNoSuchKey) Error() string { return "no such key: " + string(e) }
+
+// value evaluates to a native value; plain data paths are read directly.
+func (e *expr) value(act *activation) (any, error) {
+	if e.path != nil {
+		var cur any = act.data
+		for _, f := range e.path {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, errNoSuchKey(f)
+			}
+			if cur, ok = m[f]; !ok {
+				return nil, errNoSuchKey(f)
+			}
+		}
+		return cur, nil
+	}
+	v, err := e.eval(act)
+	if err != nil {
+		return nil, err
+	}
+	return native(v), nil
 }
 
 func (e *expr) eval(act any) (ref.Val, error) {
@@ -82,7 +112,17 @@ func compileExpr(env *cel.Env, text string, want *cel.Type, costLimit uint64, hi
 	if err != nil {
 		return nil, err
 	}
-	return &expr{text: text, prg: prg, ast: a}, nil
+	x := &expr{text: text, prg: prg, ast: a}
+	if p, ok := dataPath(a.NativeRep().Expr()); ok {
+		x.path = p
+	}
+	if root := a.NativeRep().Expr(); root.Kind() == ast.LiteralKind {
+		if b, ok := root.AsLiteral().(types.Bool); ok {
+			c := bool(b)
+			x.constant = &c
+		}
+	}
+	return x, nil
 }
 
 // checkCalls verifies that history.* calls name a declared history with a literal.

@@ -42,7 +42,8 @@ func ReadEvents(name string, r io.Reader, dec *event.Decoder) ([]event.Event, er
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
-		evs, err := dec.Decode(b)
+		// The scanner reuses its buffer and events keep slices of what they decode: copy.
+		evs, err := dec.Decode(append([]byte(nil), b...))
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"math"
+	"regexp"
+	"strings"
 
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
@@ -17,10 +19,20 @@ import (
 // included. Most rules are rejected this way for a few nanoseconds.
 type prefilter struct {
 	path []string
-	op   string // operators.Equals, NotEquals, In, Less, LessEquals, Greater, GreaterEquals
+	op   string // operators.Equals, NotEquals, In, Less, LessEquals, Greater, GreaterEquals, or a string method
 	lit  any    // string, float64, bool, nil
 	set  map[any]struct{}
+	re   *regexp.Regexp // for matches
 }
+
+// String methods a prefilter answers when the receiver is a data string and the argument a
+// literal; CEL's own implementations are the same strings and regexp functions.
+const (
+	opStartsWith = "startsWith"
+	opEndsWith   = "endsWith"
+	opContains   = "contains"
+	opMatches    = "matches"
+)
 
 type triState int8
 
@@ -61,7 +73,10 @@ func toPrefilter(e ast.Expr) (prefilter, bool) {
 	}
 	c := e.AsCall()
 	args := c.Args()
-	if c.IsMemberFunction() || len(args) != 2 {
+	if c.IsMemberFunction() {
+		return stringPrefilter(c)
+	}
+	if len(args) != 2 {
 		return prefilter{}, false
 	}
 	op := c.FunctionName()
@@ -111,6 +126,32 @@ func toPrefilter(e ast.Expr) (prefilter, bool) {
 		}
 	}
 	return prefilter{path: path, op: op, lit: v}, true
+}
+
+func stringPrefilter(c ast.CallExpr) (prefilter, bool) {
+	fn := c.FunctionName()
+	switch fn {
+	case opStartsWith, opEndsWith, opContains, opMatches:
+	default:
+		return prefilter{}, false
+	}
+	path, ok := dataPath(c.Target())
+	if !ok || len(c.Args()) != 1 || c.Args()[0].Kind() != ast.LiteralKind {
+		return prefilter{}, false
+	}
+	lit, ok := c.Args()[0].AsLiteral().(types.String)
+	if !ok {
+		return prefilter{}, false
+	}
+	p := prefilter{path: path, op: fn, lit: string(lit)}
+	if fn == opMatches {
+		re, err := regexp.Compile(string(lit))
+		if err != nil {
+			return prefilter{}, false // CEL reports the bad pattern
+		}
+		p.re = re
+	}
+	return p, true
 }
 
 func flip(op string) string {
@@ -197,6 +238,22 @@ func (p *prefilter) check(data map[string]any) triState {
 			return boolState(ok)
 		}
 		return unknown // lists and maps: let CEL compare them
+	case opStartsWith, opEndsWith, opContains, opMatches:
+		str, ok := cur.(string)
+		if !ok {
+			return unknown // CEL has no such overload: an error, CEL reports it
+		}
+		lit := p.lit.(string)
+		switch p.op {
+		case opStartsWith:
+			return boolState(strings.HasPrefix(str, lit))
+		case opEndsWith:
+			return boolState(strings.HasSuffix(str, lit))
+		case opContains:
+			return boolState(strings.Contains(str, lit))
+		default:
+			return boolState(p.re.MatchString(str))
+		}
 	}
 	f, ok := cur.(float64)
 	if !ok {

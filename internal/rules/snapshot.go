@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -52,8 +53,8 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		sc := snapCorr{FP: r.corr.fp, Groups: make([]snapGroup, 0, cs.m.len())}
 		cs.m.each(func(k string, v *corrEntry, t time.Time) {
 			cp := *v
-			cp.Times = append([]time.Time(nil), v.Times...)
-			cp.IDs = append([]string(nil), v.IDs...)
+			cp.Times, cp.TNext = ringOrdered(v.Times, v.TNext), 0
+			cp.IDs, cp.INext = ringOrdered(v.IDs, v.INext), 0
 			cp.Hits = append([]seqHit(nil), v.Hits...)
 			if v.Values != nil {
 				cp.Values = make(map[string]time.Time, len(v.Values))
@@ -108,9 +109,13 @@ func (e *Engine) Restore(b []byte) error {
 				continue
 			}
 			en := g.Entry
+			// Snapshots hold rings oldest first; anything else is normalised.
+			en.Times, en.TNext = ringOrdered(en.Times, en.TNext), 0
+			sort.Slice(en.Times, func(i, j int) bool { return en.Times[i] < en.Times[j] })
 			if len(en.Times) > r.corr.threshold {
 				en.Times = en.Times[len(en.Times)-r.corr.threshold:]
 			}
+			en.IDs, en.INext = ringOrdered(en.IDs, en.INext), 0
 			if len(en.IDs) > maxEvidenceIDs {
 				en.IDs = en.IDs[len(en.IDs)-maxEvidenceIDs:]
 			}
