@@ -26,7 +26,7 @@ type CheckOptions struct {
 	Label       string  // label column; default the baseline's
 	Segment     string  // report per value of this column as well as overall
 	Alpha       float64 // false discovery rate for drift tests (BH); default 0.01
-	IndicatorP  float64 // p-value a manipulation indicator must reach; default 0.001
+	IndicatorP  float64 // p-value a manipulation indicator must reach; default 0.0001
 	SampleSize  int     // batch rows kept for neighbour tests; default 2000
 	MaxSegments int     // default 64; further values are pooled into "(other)"
 	Seed        uint64  // default 1
@@ -44,7 +44,7 @@ func (o *CheckOptions) defaults(b *Baseline) {
 		o.Alpha = 0.01
 	}
 	if o.IndicatorP == 0 {
-		o.IndicatorP = 1e-3
+		o.IndicatorP = 1e-4
 	}
 	if o.SampleSize == 0 {
 		o.SampleSize = 2000
