@@ -264,4 +264,3 @@ func TestDetectionRates(t *testing.T) {
 		}
 	}
 }
-
