@@ -4,6 +4,7 @@ package cvss
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -52,7 +53,7 @@ func parseMetrics(vector string, allowed map[string]string) (map[string]string, 
 		if !known {
 			return nil, fmt.Errorf("cvss vector %q: unknown metric %q", vector, k)
 		}
-		if len(val) != 1 || !strings.Contains(vals, val) {
+		if !validValue(vals, val) {
 			return nil, fmt.Errorf("cvss vector %q: metric %s has invalid value %q", vector, k, val)
 		}
 		if _, dup := m[k]; dup {
@@ -61,6 +62,15 @@ func parseMetrics(vector string, allowed map[string]string) (map[string]string, 
 		m[k] = val
 	}
 	return m, nil
+}
+
+// validValue reports whether val is one of vals: single letters written together ("HLN"), or
+// words separated by spaces when a metric has multi-letter values.
+func validValue(vals, val string) bool {
+	if strings.Contains(vals, " ") {
+		return val != "" && slices.Contains(strings.Fields(vals), val)
+	}
+	return len(val) == 1 && strings.Contains(vals, val)
 }
 
 func requireAll(vector string, m map[string]string, keys ...string) error {
