@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -74,7 +76,16 @@ admin token in ./pipewarden-data/admin.token.`,
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			return app.Run(cmd.Context(), app.Options{Config: cfg, Logger: log, Out: g.stdout, Version: g.version})
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{})
+			go func() {
+				for range hup {
+					reload <- struct{}{}
+				}
+			}()
+			return app.Run(cmd.Context(), app.Options{Config: cfg, Logger: log, Out: g.stdout, Version: g.version, Reload: reload})
 		},
 	}
 	d.add(cmd, true)

@@ -24,6 +24,7 @@ import (
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
 	"github.com/pipewarden/pipewarden/internal/httpapi"
+	"github.com/pipewarden/pipewarden/internal/rules"
 	"github.com/pipewarden/pipewarden/internal/store"
 	"github.com/pipewarden/pipewarden/internal/store/sqlite"
 )
@@ -39,6 +40,8 @@ type Options struct {
 	// is, where it listens). Never a secret.
 	Out     io.Writer
 	Version string
+	// Reload, when it receives, reloads rule files (the command wires SIGHUP to it).
+	Reload <-chan struct{}
 }
 
 // App is the running daemon.
@@ -56,6 +59,8 @@ type App struct {
 	findings *bus.Bus[finding.Finding]
 	api      *httpapi.Server
 	auth     *authenticator
+	engine   *rules.Engine
+	reloader *rules.Reloader
 
 	srv      *http.Server
 	ln       net.Listener
@@ -116,6 +121,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.events = bus.New[event.Event](bus.Options{Name: "events", QueueSize: cfg.Bus.QueueSize, Registerer: a.reg, Logger: a.log})
 	a.findings = bus.New[finding.Finding](bus.Options{Name: "findings", QueueSize: cfg.Bus.QueueSize, Registerer: a.reg, Logger: a.log})
 	a.findings.Subscribe("store", a.storeFindings)
+	if err := a.setupRules(ctx); err != nil {
+		a.writer.Close()
+		st.Close()
+		return nil, err
+	}
 
 	a.api = httpapi.New(httpapi.Options{
 		Decoder: event.NewDecoder(event.Limits{
@@ -131,6 +141,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MetricsAccess: cfg.Metrics.Access,
 		Logger:        a.log,
 		Now:           o.Now,
+		Rules:         rulesAPI{a},
 	})
 	return a, nil
 }
@@ -185,6 +196,8 @@ func (a *App) Start(ctx context.Context) error {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); a.rulesLoop(bgCtx) }()
 	if a.cfg.Store.Retention.Events > 0 {
 		a.bg.Add(1)
 		go func() { defer a.bg.Done(); a.retentionLoop(bgCtx) }()
@@ -220,6 +233,7 @@ func (a *App) Stop(ctx context.Context) error {
 		if err := a.findings.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		a.saveRulesState(context.Background())
 		a.writer.Close()
 		if a.cancelBG != nil {
 			a.cancelBG()
@@ -245,7 +259,18 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	fmt.Fprintf(a.out, "pipewarden %s listening on http://%s (data in %s)\n", a.vers, a.Addr(), a.cfg.DataDir)
-	<-ctx.Done()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-o.Reload:
+			if err := a.ReloadRules(ctx); err != nil {
+				a.log.Error("reload on SIGHUP failed; previous rules keep running", "err", err)
+			} else {
+				a.log.Info("rules reloaded on SIGHUP")
+			}
+		}
+	}
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()

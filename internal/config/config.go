@@ -35,6 +35,7 @@ type Config struct {
 	Bus             Bus           `yaml:"bus"`
 	Auth            Auth          `yaml:"auth"`
 	Metrics         Metrics       `yaml:"metrics"`
+	Rules           Rules         `yaml:"rules"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
@@ -111,6 +112,20 @@ type Token struct {
 	SHA256 string `yaml:"sha256"`
 }
 
+// Rules configures the rule engine.
+type Rules struct {
+	// Files are paths or globs of rule files loaded on top of the embedded default ruleset.
+	Files []string `yaml:"files"`
+	// DisableDefaults leaves out the embedded default ruleset.
+	DisableDefaults bool `yaml:"disable_defaults"`
+	// Policy sets the values default and user rules refer to (allowed actors, hours, ...).
+	Policy map[string]any `yaml:"policy"`
+	// WatchInterval is how often rule files are checked for changes (0 disables watching).
+	WatchInterval time.Duration `yaml:"watch_interval"`
+	// SnapshotInterval is how often correlation state is saved to the store.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+}
+
 // Metrics controls access to /metrics.
 type Metrics struct {
 	Access string `yaml:"access"`
@@ -132,6 +147,7 @@ func Default() *Config {
 		Bus:             Bus{Driver: "memory", QueueSize: 100000},
 		Auth:            Auth{Tokens: []Token{}},
 		Metrics:         Metrics{Access: "loopback"},
+		Rules:           Rules{Files: []string{}, Policy: map[string]any{}, WatchInterval: 2 * time.Second, SnapshotInterval: 30 * time.Second},
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -244,6 +260,9 @@ func (c *Config) resolve(dir string) {
 	}
 	c.DataDir = abs(c.DataDir)
 	c.Store.SQLite.Path = abs(c.Store.SQLite.Path)
+	for i, f := range c.Rules.Files {
+		c.Rules.Files[i] = abs(f)
+	}
 }
 
 // SQLitePath is where the embedded store lives.
@@ -332,6 +351,9 @@ func (c *Config) Validate() error {
 	case "loopback", "public", "token":
 	default:
 		bad("metrics.access: %q is not loopback, public or token", c.Metrics.Access)
+	}
+	if c.Rules.WatchInterval < 0 || c.Rules.SnapshotInterval < 0 {
+		bad("rules: intervals must not be negative")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout: must be positive")

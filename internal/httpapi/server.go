@@ -64,7 +64,35 @@ type Options struct {
 	MetricsAccess string
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Rules serves GET /v1/rules and POST /v1/rules/reload; nil answers 503.
+	Rules RulesAPI
+	// Mounts are routes served by other components (alerting, gateway, audit, models), registered
+	// here so they share auth, metrics and the route list.
+	Mounts []Mount
 }
+
+// Mount is a route served by another component.
+type Mount struct {
+	Pattern string   // "METHOD /path", stdlib ServeMux syntax
+	Roles   []string // nil: open
+	Handler http.Handler
+}
+
+// RulesAPI is what the rules routes need.
+type RulesAPI interface {
+	// ListRules returns the JSON body of GET /v1/rules.
+	ListRules(ctx context.Context) (any, error)
+	// ReloadRules reloads rule files; the error names file, line and rule.
+	ReloadRules(ctx context.Context) (any, error)
+}
+
+// Role sets for mounted routes.
+var (
+	ReadRoles    = []string{store.RoleViewer, store.RoleResponder, store.RoleAdmin}
+	RespondRoles = []string{store.RoleResponder, store.RoleAdmin}
+	AdminRoles   = []string{store.RoleAdmin}
+	IngestRoles  = []string{store.RoleIngest, store.RoleAdmin}
+)
 
 // Server is the API's http.Handler.
 type Server struct {
@@ -102,14 +130,18 @@ func New(o Options) *Server {
 
 // registerRoutes is the one place routes are declared.
 func (s *Server) registerRoutes() {
-	ingest := []string{store.RoleIngest, store.RoleAdmin}
-	read := []string{store.RoleViewer, store.RoleResponder, store.RoleAdmin}
+	ingest, read, admin := IngestRoles, ReadRoles, AdminRoles
 
 	s.handle("POST /v1/events", ingest, s.postEvents)
 	s.handle("GET /v1/events", read, s.getEvents)
 	s.handle("GET /v1/findings", read, s.getFindings)
 	s.handle("GET /v1/alerts", read, s.getAlerts)
 	s.handle("GET /v1/assets", read, s.getAssets)
+	s.handle("GET /v1/rules", read, s.getRules)
+	s.handle("POST /v1/rules/reload", admin, s.reloadRules)
+	for _, m := range s.opts.Mounts {
+		s.handle(m.Pattern, m.Roles, m.Handler.ServeHTTP)
+	}
 	s.handle("GET /healthz", nil, s.healthz)
 	s.handle("GET /readyz", nil, s.readyz)
 	s.handle("GET /metrics", nil, s.metrics)
@@ -147,6 +179,32 @@ func (s *Server) handle(pattern string, roles []string, h http.HandlerFunc) {
 		}
 		h(rw, r)
 	})
+}
+
+func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Rules == nil {
+		writeError(w, http.StatusServiceUnavailable, "rules are not loaded")
+		return
+	}
+	v, err := s.opts.Rules.ListRules(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) reloadRules(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Rules == nil {
+		writeError(w, http.StatusServiceUnavailable, "rules are not loaded")
+		return
+	}
+	v, err := s.opts.Rules.ReloadRules(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "reload failed; the previous rules keep running: " + err.Error(), "status": v})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
