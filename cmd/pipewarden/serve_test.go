@@ -234,3 +234,56 @@ func TestSIGTERMDrainsAndExits(t *testing.T) {
 		t.Errorf("after restart: %d events, want 10", n)
 	}
 }
+
+// TestSIGHUPReloadsRules: a rule file fixed on disk is picked up on SIGHUP, and a broken one leaves
+// the running rules in place.
+func TestSIGHUPReloadsRules(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "user.yaml")
+	os.WriteFile(rulesFile, []byte("- rule: first\n  condition: data.rows > 1\n  match: pipewarden.data.batch\n  output: x\n  severity: low\n"), 0o600)
+	cfg := filepath.Join(dir, "pw.yaml")
+	os.WriteFile(cfg, []byte("rules:\n  files: [user.yaml]\n  watch_interval: 0s\n"), 0o600)
+	d := startDaemon(t, filepath.Join(dir, "data"), "--config", cfg)
+	ruleIDs := func() map[string]bool {
+		req, _ := http.NewRequest("GET", d.base+"/v1/rules", nil)
+		req.Header.Set("Authorization", "Bearer "+d.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Rules []struct{ ID string } `json:"rules"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		ids := map[string]bool{}
+		for _, r := range body.Rules {
+			ids[r.ID] = true
+		}
+		return ids
+	}
+	if !ruleIDs()["first"] {
+		t.Fatal("user rule not loaded at start")
+	}
+	os.WriteFile(rulesFile, []byte("- rule: second\n  condition: data.rows > 1\n  match: pipewarden.data.batch\n  output: x\n  severity: low\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !ruleIDs()["second"] {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the rules: %s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	os.WriteFile(rulesFile, []byte("- rule: third\n  condition: data.rows >>> 1\n"), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.stderr.String(), "previous rules keep running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a broken file on SIGHUP must be reported: %s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ids := ruleIDs(); !ids["second"] || ids["third"] {
+		t.Errorf("after a failed reload the previous rules must run: %v", ids)
+	}
+}
