@@ -1,0 +1,332 @@
+package modelwatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pipewarden/pipewarden/internal/signing"
+)
+
+// ErrRollbackUnverified is wrapped when the restored model does not match its approval (something
+// wrote to it during the rollback, or the content store was damaged).
+var ErrRollbackUnverified = errors.New("restored model does not match its approval")
+
+// FileChange is a file whose bytes differ from the approved ones.
+type FileChange struct {
+	Name     string `json:"name"`
+	Expected string `json:"expected_sha256"`
+	Actual   string `json:"actual_sha256"`
+}
+
+// Deviation is how a model directory differs from its approved version.
+type Deviation struct {
+	Changed      []FileChange `json:"changed,omitempty"`
+	Missing      []string     `json:"missing,omitempty"`
+	Extra        []string     `json:"extra,omitempty"`
+	Unverifiable []string     `json:"unverifiable,omitempty"` // could not be hashed: unreadable, symlink, special file
+	// RootMissing is set when the model directory itself is gone.
+	RootMissing bool `json:"root_missing,omitempty"`
+}
+
+// Empty reports whether the model matches its approval.
+func (d *Deviation) Empty() bool {
+	return len(d.Changed) == 0 && len(d.Missing) == 0 && len(d.Extra) == 0 && len(d.Unverifiable) == 0 && !d.RootMissing
+}
+
+// Files names every file that deviates, sorted.
+func (d *Deviation) Files() []string {
+	var out []string
+	for _, c := range d.Changed {
+		out = append(out, c.Name)
+	}
+	out = append(append(append(out, d.Missing...), d.Extra...), d.Unverifiable...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// deviation compares an approval with a manifest of the files on disk (and what could not be hashed).
+func deviation(a *Approval, actual *signing.Manifest, problems []signing.PathProblem) Deviation {
+	var d Deviation
+	diff := signing.Diff(a.Manifest(), actual)
+	d.Missing, d.Extra = diff.Missing, diff.Extra
+	for _, c := range diff.Changed {
+		fc := FileChange{Name: c.File}
+		if len(c.Expected) > 0 {
+			fc.Expected = fmt.Sprintf("%x", c.Expected[0].Digest)
+		}
+		if len(c.Actual) > 0 {
+			fc.Actual = fmt.Sprintf("%x", c.Actual[0].Digest)
+		}
+		d.Changed = append(d.Changed, fc)
+	}
+	for _, p := range problems {
+		d.Unverifiable = append(d.Unverifiable, p.Name)
+	}
+	// An unreadable approved file is reported as unverifiable, not also as missing.
+	d.Missing = slices.DeleteFunc(d.Missing, func(n string) bool { return slices.Contains(d.Unverifiable, n) })
+	return d
+}
+
+// Check hashes the model's directory and compares it with the last approved version.
+func (m *Manager) Check(ctx context.Context, name string) (*Approval, Deviation, error) {
+	a, err := m.Latest(name)
+	if err != nil {
+		return nil, Deviation{}, err
+	}
+	d, err := m.check(ctx, a)
+	return a, d, err
+}
+
+func (m *Manager) check(ctx context.Context, a *Approval) (Deviation, error) {
+	man, err := signing.ComputeManifest(ctx, a.Path, signing.Options{IgnorePaths: a.IgnorePaths, Workers: m.opts.Workers})
+	var te *signing.TreeError
+	switch {
+	case errors.As(err, &te):
+		return deviation(a, man, te.Problems), nil
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		d := deviation(a, &signing.Manifest{}, nil)
+		d.RootMissing = true
+		return d, nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return Deviation{}, ctx.Err()
+		}
+		return Deviation{Unverifiable: []string{"."}}, nil // the root cannot be read at all
+	}
+	return deviation(a, man, nil), nil
+}
+
+// RollbackResult is what a rollback did, for the audit log.
+type RollbackResult struct {
+	Model   string    `json:"model"`
+	Path    string    `json:"path"`
+	Version int       `json:"version"` // the approved version restored
+	Digest  string    `json:"digest"`
+	Time    time.Time `json:"time"`
+	// AlreadyApproved is set when the model matched its approval and nothing was done.
+	AlreadyApproved bool `json:"already_approved"`
+	// Found is how the model deviated before the rollback.
+	Found Deviation `json:"found"`
+	// Quarantine is the directory that holds the tampered model tree as it was (tree/) and this
+	// record (rollback.json).
+	Quarantine  string   `json:"quarantine,omitempty"`
+	Quarantined []string `json:"quarantined,omitempty"` // the deviating files kept there
+	// Verified is set when the model was re-hashed after the rollback and matched its approval.
+	Verified bool `json:"verified"`
+	// Remaining is how the model still deviates when Verified is false.
+	Remaining  *Deviation `json:"remaining,omitempty"`
+	DurationMS float64    `json:"duration_ms"`
+}
+
+// Rollback restores the last approved version of a model. The approved files are written from the
+// content-addressed store into a new directory beside the model (same file system), synced, and
+// swapped with the model directory in one atomic rename (renameat2 RENAME_EXCHANGE), so readers
+// see the old tree or the new one, never a mix. The tampered tree is moved into
+// <data>/models/quarantine/<time>-<name>/tree as evidence; nothing is deleted. Paths the approval
+// ignores (.git, ignore paths) are carried over. The result is verified by re-hashing. A model that
+// already matches is left alone, so rollback is idempotent.
+func (m *Manager) Rollback(ctx context.Context, name string) (*RollbackResult, error) {
+	start := time.Now()
+	a, err := m.Latest(name)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res := &RollbackResult{Model: name, Path: a.Path, Version: a.Version, Digest: a.Digest, Time: m.now().UTC()}
+	defer func() { res.DurationMS = float64(time.Since(start).Microseconds()) / 1000 }()
+	if res.Found, err = m.check(ctx, a); err != nil {
+		return nil, err
+	}
+	if res.Found.Empty() {
+		res.AlreadyApproved, res.Verified = true, true
+		return res, nil
+	}
+	root := a.Path
+	stamp := res.Time.Format("20060102T150405.000000000Z")
+	staging := filepath.Join(filepath.Dir(root), "."+filepath.Base(root)+".pipewarden-rollback-"+stamp)
+	if err := m.stage(ctx, a, staging); err != nil {
+		os.RemoveAll(staging)
+		return nil, fmt.Errorf("rollback model %s: %w", name, err)
+	}
+	// Swap the trees. Afterwards staging holds the tampered tree.
+	swapped := true
+	if res.Found.RootMissing {
+		swapped = false
+		if err := os.MkdirAll(filepath.Dir(root), 0o755); err == nil {
+			err = os.Rename(staging, root)
+		}
+		if err != nil {
+			os.RemoveAll(staging)
+			return nil, fmt.Errorf("rollback model %s: restore %s: %w", name, root, err)
+		}
+	} else if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE); err != nil {
+		os.RemoveAll(staging)
+		return nil, fmt.Errorf("rollback model %s: swap %s with the restored copy: %w (the model directory must be a plain directory, not a mount point, on a file system with renameat2 RENAME_EXCHANGE)", name, root, err)
+	}
+	if err := syncDir(filepath.Dir(root)); err != nil {
+		m.log.Warn("rollback: sync", "err", err)
+	}
+	if swapped {
+		m.carryIgnored(a, staging, root)
+		qdir := filepath.Join(m.dir, "quarantine", stamp+"-"+name)
+		res.Quarantine = qdir
+		res.Quarantined = res.Found.Files()
+		if err := m.quarantine(staging, qdir, res.Quarantined); err != nil {
+			return nil, fmt.Errorf("rollback model %s: the approved version is restored but the tampered files could not be quarantined (they are in %s): %w", name, staging, err)
+		}
+	}
+	after, err := m.check(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	res.Verified = after.Empty()
+	if !res.Verified {
+		res.Remaining = &after
+	}
+	if res.Quarantine != "" {
+		if b, err := json.MarshalIndent(res, "", "  "); err == nil {
+			if err := writeFileAtomic(filepath.Join(res.Quarantine, "rollback.json"), append(b, '\n'), 0o640); err != nil {
+				m.log.Warn("rollback: write record", "err", err)
+			}
+		}
+	}
+	m.log.Info("model rolled back", "model", name, "version", a.Version, "files", res.Quarantined, "verified", res.Verified)
+	if !res.Verified {
+		return res, fmt.Errorf("rollback model %s: %w: %s", name, ErrRollbackUnverified, strings.Join(after.Files(), ", "))
+	}
+	return res, nil
+}
+
+// stage writes the approved files into dir from the content-addressed store, checking every byte
+// against the approval, and syncs everything.
+func (m *Manager) stage(ctx context.Context, a *Approval, dir string) error {
+	mode := fs.FileMode(0o755)
+	if fi, err := os.Stat(a.Path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.Mkdir(dir, mode); err != nil {
+		return err
+	}
+	dirs := map[string]bool{dir: true}
+	for _, f := range a.Files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
+		for d := filepath.Dir(dst); !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		got, _, err := copyFile(dst, m.cas.path(f.SHA256), f.Mode)
+		if err != nil {
+			return fmt.Errorf("approved file %s: %w", f.Name, err)
+		}
+		if got != f.SHA256 {
+			return fmt.Errorf("approved file %s: content store blob %s is corrupt (hashes to %s)", f.Name, f.SHA256, got)
+		}
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// carryIgnored moves the paths the approval ignores from the old tree into the restored one.
+func (m *Manager) carryIgnored(a *Approval, oldTree, root string) {
+	for _, ig := range append([]string{".git", ".gitattributes", ".github", ".gitignore"}, a.IgnorePaths...) {
+		from := filepath.Join(oldTree, filepath.FromSlash(ig))
+		if _, err := os.Lstat(from); err != nil {
+			continue
+		}
+		to := filepath.Join(root, filepath.FromSlash(ig))
+		if _, err := os.Lstat(to); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			m.log.Warn("rollback: carry ignored path", "path", ig, "err", err)
+			continue
+		}
+		if err := os.Rename(from, to); err != nil {
+			m.log.Warn("rollback: carry ignored path", "path", ig, "err", err)
+		}
+	}
+}
+
+// quarantine moves the tampered tree into qdir/tree. Across file systems, where a rename cannot
+// move it, the deviating files are copied there first and only then is the tree removed.
+func (m *Manager) quarantine(oldTree, qdir string, files []string) error {
+	if err := os.MkdirAll(qdir, 0o750); err != nil {
+		return err
+	}
+	dst := filepath.Join(qdir, "tree")
+	err := os.Rename(oldTree, dst)
+	if err == nil {
+		return syncDir(qdir)
+	}
+	if !errors.Is(err, unix.EXDEV) {
+		return err
+	}
+	for _, f := range files {
+		if f == "." {
+			continue
+		}
+		src := filepath.Join(oldTree, filepath.FromSlash(f))
+		to := filepath.Join(dst, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
+			return err
+		}
+		fi, err := os.Lstat(src)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // a missing file has nothing to keep
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, to); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if _, _, err := copyFile(to, src, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			// A FIFO, socket or device cannot be copied; its name is in the record.
+			if err := os.WriteFile(to+".pipewarden-not-copied", []byte(fi.Mode().String()+"\n"), 0o640); err != nil {
+				return err
+			}
+		}
+	}
+	return os.RemoveAll(oldTree)
+}
+
+// relUnder is p relative to root in POSIX form, or "" when p is not under root.
+func relUnder(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil || r == "." || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return ""
+	}
+	return path.Clean(filepath.ToSlash(r))
+}
