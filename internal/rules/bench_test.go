@@ -17,7 +17,7 @@ import (
 // benchFields are, per event type, a string field with its value space and a numeric field.
 var benchFields = []struct {
 	typ, str, num, high string // high: a threshold normal traffic stays under (mostly)
-	vals                    []string
+	vals                []string
 }{
 	{"pipewarden.inference.request", "client", "latency_ms", "54.5", clients(200)},
 	{"pipewarden.access.auth", "principal", "", "", []string{"alice", "bob", "carol", "svc-train", "svc-serve"}},

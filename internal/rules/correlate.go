@@ -284,18 +284,29 @@ func (c *compiler) linkSteps(r *rule) {
 
 // groupKey evaluates group_by; ok is false when a group_by expression fails (the event then
 // has no group and is not counted).
-func groupKey(xs []*expr, act any) (string, []any, error) {
+func groupKey(xs []*expr, act *activation) (string, []any, error) {
 	vals := make([]any, len(xs))
-	parts := make([]string, len(xs))
+	if len(xs) == 1 {
+		v, err := xs[0].value(act)
+		if err != nil {
+			return "", nil, fmt.Errorf("group_by %s: %w", xs[0].text, err)
+		}
+		vals[0] = v
+		return keyString(v), vals, nil
+	}
+	var b strings.Builder
 	for i, x := range xs {
-		v, err := x.eval(act)
+		v, err := x.value(act)
 		if err != nil {
 			return "", nil, fmt.Errorf("group_by %s: %w", x.text, err)
 		}
-		vals[i] = native(v)
-		parts[i] = keyString(vals[i])
+		vals[i] = v
+		if i > 0 {
+			b.WriteByte(0x1f)
+		}
+		b.WriteString(keyString(v))
 	}
-	return strings.Join(parts, "\x1f"), vals, nil
+	return b.String(), vals, nil
 }
 
 // ringPush adds v to a ring of at most max items; *next is the oldest item's index once full.

@@ -99,6 +99,7 @@ type activation struct {
 	data  map[string]any
 	evMap map[string]any
 	corr  map[string]any
+	frame *interpreter.ExecutionFrame
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -151,6 +152,14 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 		ev.Time = rs.clock().UTC()
 	}
 	act := &activation{ev: &ev, data: data}
+	// One execution frame for every program run on this event, instead of one per program.
+	frame, err := interpreter.NewExecutionFrame(act)
+	if err != nil {
+		e.logger.Error("rules: cannot evaluate event", "event", ev.ID, "err", err)
+		return nil
+	}
+	defer frame.Close()
+	act.frame = frame
 	var out []finding.Finding
 	for _, r := range b.single {
 		if r.test(act, r.cond, e.logger) {
@@ -262,7 +271,7 @@ func (r *rule) eval(act *activation, cond *expr) (bool, error) {
 			return true, nil
 		}
 	}
-	v, err := cond.eval(act)
+	v, err := cond.eval(act.frame)
 	if err != nil {
 		return false, err
 	}
@@ -282,7 +291,7 @@ func isPow2(n uint64) bool { return n != 0 && bits.OnesCount64(n) == 1 }
 // observe records the event in a history when it passes the history's filter.
 func (h *history) observe(act *activation, logger *slog.Logger) {
 	if h.when != nil {
-		v, err := h.when.eval(act)
+		v, err := h.when.eval(act.frame)
 		if err != nil || v.Value() != true {
 			return
 		}
@@ -329,10 +338,10 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 	} else {
 		f.EventIDs = []string{ev.ID}
 	}
-	f.Title = r.output.render(act)
+	f.Title = r.output.render(act.frame)
 	f.Subject = r.subjectOf(act)
 	for _, x := range r.evidence {
-		if v, err := x.x.eval(act); err == nil {
+		if v, err := x.x.eval(act.frame); err == nil {
 			evidence[x.name] = native(v)
 		}
 	}
@@ -354,7 +363,7 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 
 func (r *rule) subjectOf(act *activation) finding.Subject {
 	if r.subjName != nil {
-		if v, err := r.subjName.eval(act); err == nil {
+		if v, err := r.subjName.eval(act.frame); err == nil {
 			return finding.Subject{Kind: r.subjKind, Name: display(native(v))}
 		}
 	}

@@ -71,7 +71,7 @@ func (e *expr) value(act *activation) (any, error) {
 		}
 		return cur, nil
 	}
-	v, err := e.eval(act)
+	v, err := e.eval(act.frame)
 	if err != nil {
 		return nil, err
 	}
