@@ -37,6 +37,12 @@ func Run(t *testing.T, open Opener) {
 		{"AlertsEmpty", testAlertsEmpty},
 		{"BadCursor", testBadCursor},
 		{"ConcurrentWriter", testConcurrentWriter},
+		{"AlertsSaveGet", testAlertsSaveGet},
+		{"AlertsOneOpenPerFingerprint", testAlertsOneOpenPerFingerprint},
+		{"AlertsFeedback", testAlertsFeedback},
+		{"Silences", testSilences},
+		{"Outbox", testOutbox},
+		{"Actions", testActions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
