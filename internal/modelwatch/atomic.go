@@ -102,3 +102,5 @@ func hashFile(p string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+func pid() int { return os.Getpid() }

@@ -46,11 +46,11 @@ type Options struct {
 // Manager records approvals and rolls models back. Its methods are safe for concurrent use, also
 // across processes sharing the data directory (a CLI beside a daemon): changes take a file lock.
 type Manager struct {
-	dir   string // <data>/models
-	cas   *cas
-	opts  Options
-	now   func() time.Time
-	log   *slog.Logger
+	dir  string // <data>/models
+	cas  *cas
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
 }
 
 // Open prepares <data>/models.
