@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pipewarden/pipewarden/internal/deps"
 	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/gate"
 	"github.com/pipewarden/pipewarden/internal/report"
 )
 
@@ -24,6 +29,9 @@ type depsCheckOptions struct {
 	osvDB        []string
 	baseline     string
 	noTyposquats bool
+	server       string
+	token        string
+	project      string
 	judge        judgeFlags
 }
 
@@ -36,15 +44,35 @@ func newDepsCheckCmd(g *globals) *cobra.Command {
 environment*.yml files and reports known vulnerabilities and malicious packages (from an offline
 OSV database: a directory or osv.dev's PyPI all.zip), likely typosquats of popular packages,
 unpinned or hash-less requirements in a project that otherwise pins them, and, with --baseline,
-what was added, removed, upgraded or downgraded since the approved lockfile.`,
+what was added, removed, upgraded or downgraded since the approved lockfile. With --server (and
+--baseline), those changes are also sent to the pipewarden daemon as a pipewarden.deps.change
+event; the token comes from --token or PIPEWARDEN_TOKEN.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, _, err := o.judge.parse(); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("token") {
+				o.token = os.Getenv("PIPEWARDEN_TOKEN")
+			}
+			var client *gate.Client
+			if o.server != "" {
+				if o.baseline == "" {
+					return usageErr("--server: give --baseline too: the change event is what differs from the approved lockfile")
+				}
+				var err error
+				if client, err = gate.NewClient(o.server, o.token, nil); err != nil {
+					return usageErr("--server: %v", err)
+				}
+			}
 			r, err := runDepsCheck(o, args)
 			if err != nil {
 				return err
+			}
+			if client != nil {
+				if err := postDepsChange(cmd.Context(), g, client, o, args, r); err != nil {
+					return err
+				}
 			}
 			return o.judge.emit(g, r)
 		},
@@ -52,6 +80,9 @@ what was added, removed, upgraded or downgraded since the approved lockfile.`,
 	cmd.Flags().StringArrayVar(&o.osvDB, "osv-db", nil, "offline OSV database: a directory or zip of OSV JSON/YAML records (repeatable)")
 	cmd.Flags().StringVar(&o.baseline, "baseline", "", "the approved lockfile to compare with")
 	cmd.Flags().BoolVar(&o.noTyposquats, "no-typosquats", false, "skip the typosquat check")
+	cmd.Flags().StringVar(&o.server, "server", "", "pipewarden server URL: send the changes since --baseline as a pipewarden.deps.change event")
+	cmd.Flags().StringVar(&o.token, "token", "", "API token for --server (default $PIPEWARDEN_TOKEN)")
+	cmd.Flags().StringVar(&o.project, "project", "", "project name for the event (default the first lockfile's directory name)")
 	o.judge.add(cmd)
 	return cmd
 }
@@ -107,6 +138,40 @@ func runDepsCheck(o depsCheckOptions, paths []string) (*report.Report, error) {
 		r.Findings = append(r.Findings, ch.Findings(paths[0], o.baseline, now)...)
 	}
 	return r, nil
+}
+
+// postDepsChange sends the baseline comparison as a pipewarden.deps.change event; a failed
+// delivery is an error (exit 2), since the daemon would not know of the change.
+func postDepsChange(ctx context.Context, g *globals, c *gate.Client, o depsCheckOptions, paths []string, r *report.Report) error {
+	ch, _ := r.Extra["changes"].(deps.Changes)
+	project := o.project
+	if project == "" {
+		abs, err := filepath.Abs(paths[0])
+		if err != nil {
+			return usageErr("%s: %v", paths[0], err)
+		}
+		project = filepath.Base(filepath.Dir(abs))
+	}
+	data := map[string]any{"project": project, "lockfile": strings.Join(paths, ","), "baseline": o.baseline,
+		"added": orEmpty(ch.Added), "removed": orEmpty(ch.Removed), "changed": orEmpty(ch.Changed)}
+	ev, err := gate.NewEvent(gate.TypeDepsChange, "/pipewarden/deps-check", project, time.Now(), data)
+	if err != nil {
+		return usageErr("--server: %v", err)
+	}
+	if err := c.PostEvent(ctx, ev); err != nil {
+		return usageErr("--server: the change was not recorded: %v", err)
+	}
+	fmt.Fprintf(g.stderr, "reported %s %s to %s (%d added, %d removed, %d changed)\n", ev.Type, ev.ID, c.URL(),
+		len(ch.Added), len(ch.Removed), len(ch.Changed))
+	return nil
+}
+
+// orEmpty keeps a nil list a JSON array: the event vocabulary requires arrays.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func depsRules() map[string]report.RuleInfo {

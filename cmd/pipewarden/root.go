@@ -34,7 +34,7 @@ evidence.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newServeCmd(g), newConfigCmd(g), newTokenCmd(g),
-		newDepsCmd(g),
+		newDepsCmd(g), newCheckCmd(g),
 		newSignCmd(g), newVerifyCmd(g),
 		newScanCmd(g),
 		newRulesCmd(g),

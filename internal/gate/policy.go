@@ -48,10 +48,10 @@ type Policy struct {
 type Model struct {
 	Path   string
 	FailOn *finding.Severity // nil: the policy's default
-	Scan   bool     // scan the model's files (default true)
-	Allow  []string // extra pickle imports to allow: module.name or module.*
-	Verify *Verify  // nil: not verified
-	Line   int      // where the entry starts in the policy file
+	Scan   bool              // scan the model's files (default true)
+	Allow  []string          // extra pickle imports to allow: module.name or module.*
+	Verify *Verify           // nil: not verified
+	Line   int               // where the entry starts in the policy file
 }
 
 // Verify says how a model's OpenSSF Model Signing signature is checked: with the signer's
