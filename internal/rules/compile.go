@@ -91,7 +91,7 @@ func (c *compiler) compileValues() {
 				items = append(items, v.([]any)...)
 			}
 			if v, ok := c.policyCfg[m.name]; ok {
-				l, ok := v.([]any)
+				l, ok := normalizeConfigValue(v).([]any)
 				if !ok {
 					c.fail(&Error{File: "config", Item: m.label(), Msg: fmt.Sprintf("policy value for list %q must be a list, not %T", m.name, v)})
 					continue

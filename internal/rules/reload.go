@@ -22,6 +22,7 @@ type Reloader struct {
 	logger *slog.Logger
 
 	mu       sync.Mutex // one reload at a time
+	seen     string     // digest of the files at the last load attempt, guarded by mu
 	status   ReloadStatus
 	statusMu sync.RWMutex
 
@@ -53,6 +54,7 @@ func NewReloader(e *Engine, opts LoadOptions, reg prometheus.Registerer) (*Reloa
 		r.logger = slog.New(slog.DiscardHandler)
 	}
 	r.lastOK.Set(1)
+	r.seen = r.filesDigest()
 	r.status = ReloadStatus{Time: e.Ruleset().loadedAt, OK: true, Digest: e.Ruleset().Digest()}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.reloads, r.lastOK, r.lastTime} {
@@ -76,6 +78,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	}
 	now := clock()
 	r.lastTime.Set(float64(now.UnixNano()) / 1e9)
+	r.seen = r.filesDigest()
 	rs, err := Load(ctx, r.opts)
 	st := ReloadStatus{Time: now}
 	if err != nil {
@@ -113,7 +116,6 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
-	last := r.filesDigest()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -123,10 +125,12 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) error {
 		case <-t.C:
 		}
 		d := r.filesDigest()
-		if d == last {
+		r.mu.Lock()
+		changed := d != r.seen
+		r.mu.Unlock()
+		if !changed {
 			continue
 		}
-		last = d
 		if err := r.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
 			return err
 		}
