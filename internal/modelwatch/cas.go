@@ -97,7 +97,7 @@ func (c *cas) put(src, digest string) error {
 	}
 	if got != digest {
 		os.Remove(tmp)
-		return fmt.Errorf("%s changed while it was being approved (sha256 %s, hashed as %s): approve again once it is stable", src, got, digest)
+		return fmt.Errorf("%w %s: it changed while it was being approved (sha256 %s, hashed as %s): approve again once it is stable", ErrInvalidModel, src, got, digest)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)

@@ -28,8 +28,14 @@ import (
 	"github.com/pipewarden/pipewarden/internal/signing"
 )
 
-// ErrNotApproved is wrapped when a model has no approved version.
-var ErrNotApproved = errors.New("model has no approved version")
+// Errors callers branch on.
+var (
+	// ErrNotApproved is wrapped when a model has no approved version.
+	ErrNotApproved = errors.New("model has no approved version")
+	// ErrInvalidModel is wrapped when a directory cannot be approved as it is: not a directory,
+	// a file that cannot be hashed, bad ignore paths, or files changing during the approval.
+	ErrInvalidModel = errors.New("cannot approve")
+)
 
 // Options configure a Manager.
 type Options struct {
@@ -202,19 +208,19 @@ func (m *Manager) Approve(ctx context.Context, req ApproveRequest) (*Approval, e
 		return nil, fmt.Errorf("model %s: %w", req.Path, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("model %s: not a directory (approve the directory that holds the model)", req.Path)
+		return nil, fmt.Errorf("%w model %s: not a directory (approve the directory that holds the model)", ErrInvalidModel, req.Path)
 	}
 	if root == "/" {
-		return nil, fmt.Errorf("model %s: the file system root cannot be a model", req.Path)
+		return nil, fmt.Errorf("%w model %s: the file system root cannot be a model", ErrInvalidModel, req.Path)
 	}
 	ignore := slices.Clone(req.IgnorePaths)
 	for _, p := range ignore {
 		if err := validRelName(filepath.ToSlash(p)); err != nil {
-			return nil, fmt.Errorf("ignore path: %v", err)
+			return nil, fmt.Errorf("%w model %s: ignore path: %v", ErrInvalidModel, req.Path, err)
 		}
 	}
 	if strings.HasPrefix(m.dir+string(filepath.Separator), root+string(filepath.Separator)) {
-		return nil, fmt.Errorf("model %s: contains pipewarden's data directory %s", req.Path, m.dir)
+		return nil, fmt.Errorf("%w model %s: it contains pipewarden's data directory %s", ErrInvalidModel, req.Path, m.dir)
 	}
 	if req.Signature != nil {
 		if req.Verifier == nil {
@@ -237,13 +243,13 @@ func (m *Manager) Approve(ctx context.Context, req ApproveRequest) (*Approval, e
 func (m *Manager) record(ctx context.Context, req ApproveRequest, root string, ignore []string, verified *signing.Result) (*Approval, error) {
 	man, err := signing.ComputeManifest(ctx, root, signing.Options{IgnorePaths: ignore, Workers: m.opts.Workers})
 	if err != nil {
-		return nil, fmt.Errorf("approve: %w", err) // a *TreeError names every unhashable file
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModel, err) // a *TreeError names every unhashable file
 	}
 	signer := ""
 	if verified != nil {
 		signer = verified.Signer
 		if verified.Actual.Serialization.Method == signing.MethodFiles && !signing.Diff(verified.Actual, man).Empty() {
-			return nil, fmt.Errorf("model %s changed while it was being approved: approve again once it is stable", req.Path)
+			return nil, fmt.Errorf("%w model %s: it changed while it was being approved: approve again once it is stable", ErrInvalidModel, req.Path)
 		}
 	}
 	a := &Approval{
