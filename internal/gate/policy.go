@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -219,12 +220,20 @@ func Load(b []byte, dir string) (*Policy, error) {
 	return p, nil
 }
 
+var (
+	rawList = regexp.MustCompile(`\[\]gate\.raw\w+`)
+	rawType = regexp.MustCompile(`(into )gate\.raw\w+`)
+	inType  = regexp.MustCompile(` in type gate\.raw\w+`)
+)
+
 func cleanYAMLError(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
 	msg = strings.ReplaceAll(msg, "\n  ", "; ")
 	msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: "))
-	msg = strings.ReplaceAll(msg, "in type gate.raw", "in ")
+	msg = rawList.ReplaceAllString(msg, "a list")
+	msg = rawType.ReplaceAllString(msg, "${1}a mapping")
+	msg = inType.ReplaceAllString(msg, " (unknown key; see docs/ci.md)")
 	return errors.New(msg)
 }
 
