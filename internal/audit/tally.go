@@ -225,49 +225,60 @@ func (t *tally) compare(cps []Checkpoint, w *WitnessState) {
 	}
 	roots := t.roots(sizes)
 	res.Checkpoints = len(cps)
-	var good int64
 	var logMax int64
 	for i := range cps {
-		c := cps[i]
 		res.Latest = &cps[i]
-		logMax = max(logMax, c.Size)
+		logMax = max(logMax, cps[i].Size)
+	}
+	if logMax > n+t.deleted {
+		res.add(n, ProblemTruncated, "the log holds %d records but its checkpoint covers %d: records %d to %d are missing", n, logMax, n, logMax-1)
+	}
+	// Walk the log's and the witness's checkpoints together by size: the first disagreement
+	// lies between the largest size that matched and the first that did not.
+	type signed struct {
+		Checkpoint
+		witnessed bool
+	}
+	var all []signed
+	for _, c := range cps {
+		all = append(all, signed{c, false})
+	}
+	for _, c := range wcs {
+		all = append(all, signed{c, true})
+	}
+	slices.SortStableFunc(all, func(a, b signed) int { return int(min(max(a.Size-b.Size, -1), 1)) })
+	var good int64
+	var rolled *Checkpoint
+	for i := range all {
+		c := all[i]
 		if c.Size > n {
+			if c.witnessed {
+				rolled = &all[i].Checkpoint
+			}
 			continue
+		}
+		if c.witnessed {
+			res.Witnessed++
 		}
 		if roots[c.Size] == c.Hash {
 			good = max(good, c.Size)
 			continue
 		}
-		if t.firstProblemIn(good, c.Size) < 0 && !t.reported(good, ProblemMismatch) {
-			res.add(good, ProblemMismatch, "records %d to %d do not match the checkpoint of size %d signed %s", good, c.Size-1, c.Size, when(c.Time))
-		}
-	}
-	if logMax > n+t.deleted {
-		res.add(n, ProblemTruncated, "the log holds %d records but its checkpoint covers %d: records %d to %d are missing", n, logMax, n, logMax-1)
-	}
-	var wgood int64
-	var rolled *Checkpoint
-	for i := range wcs {
-		c := wcs[i]
-		if c.Size > n {
-			rolled = &wcs[i]
+		if t.firstProblemIn(good, c.Size) >= 0 {
 			continue
 		}
-		res.Witnessed++
-		if roots[c.Size] == c.Hash {
-			wgood = max(wgood, c.Size)
-			continue
-		}
-		if t.firstProblemIn(wgood, c.Size) >= 0 || t.reported(wgood, ProblemRewritten) || t.reported(wgood, ProblemFork) {
-			continue
-		}
-		kind, how := ProblemRewritten, "the log was rewritten from there"
-		for _, lc := range cps {
-			if lc.Size == c.Size && lc.Hash != c.Hash {
-				kind, how = ProblemFork, "the log signed a different tree of the same size"
+		kind, how := ProblemMismatch, "signed"
+		if c.witnessed {
+			kind, how = ProblemRewritten, "the witness saw"
+			for _, lc := range cps {
+				if lc.Size == c.Size && lc.Hash != c.Hash {
+					kind = ProblemFork
+				}
 			}
 		}
-		res.add(wgood, kind, "records %d to %d do not match the checkpoint of size %d the witness saw %s: %s", wgood, c.Size-1, c.Size, when(c.Time), how)
+		if !t.reported(good, kind) {
+			res.add(good, kind, "records %d to %d do not match the checkpoint of size %d %s %s", good, c.Size-1, c.Size, how, when(c.Time))
+		}
 	}
 	if rolled != nil && rolled.Size > n+t.deleted {
 		res.add(n, ProblemRollback, "the log holds %d records but the witness saw a checkpoint of size %d %s: the log was rolled back or cut", n, rolled.Size, when(rolled.Time))
