@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pipewarden/pipewarden/internal/event"
+	"github.com/pipewarden/pipewarden/internal/finding"
 	"github.com/pipewarden/pipewarden/internal/modelwatch"
 	"github.com/pipewarden/pipewarden/internal/report"
 	"github.com/pipewarden/pipewarden/internal/signing"
@@ -26,7 +29,7 @@ func newModelCmd(g *globals) *cobra.Command {
 are kept in <data>/models/approvals, the approved files in a content-addressed store in
 <data>/models/cas, tampered files moved aside by a rollback in <data>/models/quarantine.`,
 	}
-	cmd.AddCommand(newModelApproveCmd(g), newModelRollbackCmd(g), newModelStatusCmd(g))
+	cmd.AddCommand(newModelApproveCmd(g), newModelRollbackCmd(g), newModelStatusCmd(g), newModelWatchCmd(g))
 	return cmd
 }
 
@@ -300,4 +303,80 @@ func shortDigest(d string) string {
 		return d[:7+16]
 	}
 	return d
+}
+
+func newModelWatchCmd(g *globals) *cobra.Command {
+	var store modelStore
+	var trust verifyOptions
+	var format string
+	var rescan, debounce time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch NAME=DIR... [--data DIR]",
+		Short: "Watch model directories in the foreground and print every unapproved change",
+		Long: `Watch does what the daemon's model watcher does, in the foreground: it watches each DIR with
+inotify (and re-hashes it every --rescan) and prints a finding, as a line of text or of JSON,
+whenever the directory stops matching the last approved version of NAME. With --key or
+--cert-chain every model must also carry an approved signature that verifies. It runs until
+interrupted.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return usageErr("--format: unknown format %q (want text or json)", format)
+			}
+			var verifier signing.Verifier
+			if trust.key != "" || len(trust.certChain) > 0 || trust.trustedRoot != "" {
+				v, err := trust.verifier()
+				if err != nil {
+					return err
+				}
+				verifier = v
+			}
+			var watches []modelwatch.Watch
+			for _, a := range args {
+				name, dir, ok := strings.Cut(a, "=")
+				if !ok {
+					return usageErr("%s: want NAME=DIR", a)
+				}
+				if err := modelwatch.ValidName(name); err != nil {
+					return usageErr("%s: %v", a, err)
+				}
+				watches = append(watches, modelwatch.Watch{Name: name, Path: dir, Verifier: verifier})
+			}
+			m, err := store.open()
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(g.stdout)
+			rep := modelwatch.ReporterFunc(func(_ context.Context, evs []event.Event, fs []finding.Finding) error {
+				for _, f := range fs {
+					if format == "json" {
+						if err := enc.Encode(f); err != nil {
+							return err
+						}
+						continue
+					}
+					if _, err := fmt.Fprintf(g.stdout, "%s %-8s %s  %s  [%s]\n", f.Time.Format(time.RFC3339Nano),
+						strings.ToUpper(f.Severity.String()), f.Subject.Name, f.Title, f.Rule); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			w, err := modelwatch.NewWatcher(modelwatch.WatcherOptions{Manager: m, Watches: watches, Reporter: rep,
+				Rescan: rescan, Debounce: debounce})
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			fmt.Fprintf(g.stderr, "watching %d model(s); interrupt to stop\n", len(watches))
+			return w.Run(cmd.Context())
+		},
+	}
+	store.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&format, "format", "text", "output format: text or json (one finding per line)")
+	f.DurationVar(&rescan, "rescan", 5*time.Minute, "period of the full re-hash")
+	f.DurationVar(&debounce, "debounce", 50*time.Millisecond, "quiet time after a change before it is checked")
+	f.StringVar(&trust.key, "key", "", "require approved signatures by this public key (PEM)")
+	f.StringArrayVar(&trust.certChain, "cert-chain", nil, "require approved signatures chaining to these CA certificates (PEM; repeatable)")
+	return cmd
 }
