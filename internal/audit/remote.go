@@ -155,4 +155,3 @@ func VerifyRemote(ctx context.Context, r Remote, opts VerifyOptions) (*Result, e
 	res.sort()
 	return res, nil
 }
-
