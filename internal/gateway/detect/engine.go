@@ -35,22 +35,22 @@ const (
 
 // Config tunes the detectors; DefaultConfig is conservative.
 type Config struct {
-	MaxClients int      // per-endpoint client states kept (LRU)
-	Every      int      // run the statistical tests every this many queries of a client
-	Cooldown   int      // queries of a client between two findings of one rule
-	Disable    []string // detector names to switch off
-	PRADA      PRADAConfig
-	Blacklight BlacklightConfig
-	Drift      DriftConfig
-	Pattern    PatternConfig
+	MaxClients int              `yaml:"max_clients"` // per-endpoint client states kept (LRU)
+	Every      int              `yaml:"every"`       // run the statistical tests every this many queries of a client
+	Cooldown   int              `yaml:"cooldown"`    // queries of a client between two findings of one rule
+	Disable    []string         `yaml:"disable"`     // detector names to switch off
+	PRADA      PRADAConfig      `yaml:"prada"`
+	Blacklight BlacklightConfig `yaml:"blacklight"`
+	Drift      DriftConfig      `yaml:"drift"`
+	Pattern    PatternConfig    `yaml:"pattern"`
 }
 
 // PRADAConfig: the alarm is W < Delta on the last Window minimum distances, after MinQueries.
 type PRADAConfig struct {
-	Delta      float64
-	MinQueries int
-	Window     int
-	MaxPoints  int // growing-set points kept per class
+	Delta      float64 `yaml:"delta"`
+	MinQueries int     `yaml:"min_queries"`
+	Window     int     `yaml:"window"`
+	MaxPoints  int     `yaml:"max_points"` // growing-set points kept per class
 }
 
 // BlacklightConfig: features quantised in Step standard deviations, Rounds salted offsets,
@@ -58,36 +58,36 @@ type PRADAConfig struct {
 // one sharing at least Match of its fingerprint; a client alarms when at least Rate of its last
 // Recent queries matched.
 type BlacklightConfig struct {
-	Step    float64
-	Rounds  int
-	Window  int
-	TopN    int
-	Match   float64
-	Recent  int
-	Rate    float64
-	Index   int // queries kept in the endpoint's index
-	LinkMin int // cross-client matches before two clients are reported linked
+	Step    float64 `yaml:"step"`
+	Rounds  int     `yaml:"rounds"`
+	Window  int     `yaml:"window"`
+	TopN    int     `yaml:"top_n"`
+	Match   float64 `yaml:"match"`
+	Recent  int     `yaml:"recent"`
+	Rate    float64 `yaml:"rate"`
+	Index   int     `yaml:"index"`    // queries kept in the endpoint's index
+	LinkMin int     `yaml:"link_min"` // cross-client matches before two clients are reported linked
 }
 
 // DriftConfig: a client alarms when at least OODRate of its last Window queries are out of the
 // baseline's distribution.
 type DriftConfig struct {
-	Window     int
-	MinQueries int
-	OODRate    float64
-	MaxSample  int // baseline rows used for nearest-neighbour distances
+	Window     int     `yaml:"window"`
+	MinQueries int     `yaml:"min_queries"`
+	OODRate    float64 `yaml:"ood_rate"`
+	MaxSample  int     `yaml:"max_sample"` // baseline rows used for nearest-neighbour distances
 }
 
 // PatternConfig: sweeps (consecutive queries differing in one feature), coverage (queries in
 // orthants the baseline never visits), errors and request rate.
 type PatternConfig struct {
-	Window       int
-	MinQueries   int
-	SweepRate    float64
-	CoverageRate float64
-	ErrorRate    float64
-	MinErrors    int
-	PerMinute    int // requests per minute of one client; 0 switches the rate finding off
+	Window       int     `yaml:"window"`
+	MinQueries   int     `yaml:"min_queries"`
+	SweepRate    float64 `yaml:"sweep_rate"`
+	CoverageRate float64 `yaml:"coverage_rate"`
+	ErrorRate    float64 `yaml:"error_rate"`
+	MinErrors    int     `yaml:"min_errors"`
+	PerMinute    int     `yaml:"per_minute"` // requests per minute of one client; 0 switches the rate finding off
 }
 
 // DefaultConfig returns the defaults documented in docs/gateway.md.
@@ -125,16 +125,7 @@ func NewEngine(cfg Config, secret []byte) (*Engine, error) {
 	if len(secret) < 16 {
 		return nil, fmt.Errorf("detector secret: %d bytes, need at least 16", len(secret))
 	}
-	d := DefaultConfig()
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = d.MaxClients
-	}
-	if cfg.Every <= 0 {
-		cfg.Every = d.Every
-	}
-	if cfg.Cooldown <= 0 {
-		cfg.Cooldown = d.Cooldown
-	}
+	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, off: map[string]bool{}, endpoints: map[string]*endpointState{}}
 	for _, n := range cfg.Disable {
 		switch n {
@@ -381,4 +372,48 @@ func sortedKeys(m map[string]int) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// withDefaults fills every zero field from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	def := func(v *int, dv int) {
+		if *v <= 0 {
+			*v = dv
+		}
+	}
+	deff := func(v *float64, dv float64) {
+		if *v <= 0 {
+			*v = dv
+		}
+	}
+	def(&c.MaxClients, d.MaxClients)
+	def(&c.Every, d.Every)
+	def(&c.Cooldown, d.Cooldown)
+	deff(&c.PRADA.Delta, d.PRADA.Delta)
+	def(&c.PRADA.MinQueries, d.PRADA.MinQueries)
+	def(&c.PRADA.Window, d.PRADA.Window)
+	def(&c.PRADA.MaxPoints, d.PRADA.MaxPoints)
+	b := &c.Blacklight
+	deff(&b.Step, d.Blacklight.Step)
+	def(&b.Rounds, d.Blacklight.Rounds)
+	def(&b.Window, d.Blacklight.Window)
+	def(&b.TopN, d.Blacklight.TopN)
+	deff(&b.Match, d.Blacklight.Match)
+	def(&b.Recent, d.Blacklight.Recent)
+	deff(&b.Rate, d.Blacklight.Rate)
+	def(&b.Index, d.Blacklight.Index)
+	def(&b.LinkMin, d.Blacklight.LinkMin)
+	def(&c.Drift.Window, d.Drift.Window)
+	def(&c.Drift.MinQueries, d.Drift.MinQueries)
+	deff(&c.Drift.OODRate, d.Drift.OODRate)
+	def(&c.Drift.MaxSample, d.Drift.MaxSample)
+	p := &c.Pattern
+	def(&p.Window, d.Pattern.Window)
+	def(&p.MinQueries, d.Pattern.MinQueries)
+	deff(&p.SweepRate, d.Pattern.SweepRate)
+	deff(&p.CoverageRate, d.Pattern.CoverageRate)
+	deff(&p.ErrorRate, d.Pattern.ErrorRate)
+	def(&p.MinErrors, d.Pattern.MinErrors)
+	return c
 }

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// querier is one simulated client: it proposes a query and learns the answer.
+type querier interface {
+	next() []float64
+	answer(x []float64, class int)
+}
+
+// benign samples held-out real rows with small Gaussian noise (10% of a standard deviation).
+type benign struct {
+	rng  *rand.Rand
+	held [][]float64
+	m    moments
+}
+
+func (b *benign) next() []float64 {
+	r := b.held[b.rng.IntN(len(b.held))]
+	x := make([]float64, len(r))
+	for j, v := range r {
+		x[j] = v + 0.1*b.m.std[j]*b.rng.NormFloat64()
+	}
+	return x
+}
+
+func (b *benign) answer([]float64, int) {}
+
+// uniform queries uniformly at random in the features' bounding box.
+type uniform struct {
+	rng *rand.Rand
+	m   moments
+}
+
+func (u *uniform) next() []float64 {
+	x := make([]float64, len(u.m.min))
+	for j := range x {
+		x[j] = u.m.min[j] + u.rng.Float64()*(u.m.max[j]-u.m.min[j])
+	}
+	return x
+}
+
+func (u *uniform) answer([]float64, int) {}
+
+// perturb probes the decision boundary around one seed with small perturbations (5% of a
+// standard deviation per feature).
+type perturb struct {
+	rng  *rand.Rand
+	seed []float64
+	m    moments
+}
+
+func (p *perturb) next() []float64 {
+	x := make([]float64, len(p.seed))
+	for j, v := range p.seed {
+		x[j] = v + 0.05*p.m.std[j]*p.rng.NormFloat64()
+	}
+	return x
+}
+
+func (p *perturb) answer([]float64, int) {}
+
+// sweep varies one feature at a time over 20 steps of its range, starting from a seed.
+type sweep struct {
+	seed    []float64
+	m       moments
+	feature int
+	step    int
+}
+
+func (s *sweep) next() []float64 {
+	x := append([]float64(nil), s.seed...)
+	j := s.feature % len(x)
+	x[j] = s.m.min[j] + float64(s.step)/19*(s.m.max[j]-s.m.min[j])
+	s.step++
+	if s.step == 20 {
+		s.step, s.feature = 0, s.feature+1
+	}
+	return x
+}
+
+func (s *sweep) answer([]float64, int) {}
+
+// jacobian is Papernot et al.'s Jacobian-based dataset augmentation (2017): from a few seeds, it
+// trains a substitute on the labels it gets back, then adds x + λ·sign(∂p_label/∂x) for every
+// point so far, with λ = 0.1 of each feature's range, doubling its set each round.
+type jacobian struct {
+	m       moments
+	k       int
+	pending [][]float64
+	xs      [][]float64
+	ys      []int
+}
+
+func newJacobian(seeds [][]float64, m moments, k int) *jacobian {
+	j := &jacobian{m: m, k: k}
+	for _, s := range seeds {
+		j.pending = append(j.pending, append([]float64(nil), s...))
+	}
+	return j
+}
+
+func (j *jacobian) next() []float64 {
+	if len(j.pending) == 0 {
+		j.augment()
+	}
+	x := j.pending[0]
+	j.pending = j.pending[1:]
+	return x
+}
+
+func (j *jacobian) answer(x []float64, class int) {
+	j.xs, j.ys = append(j.xs, x), append(j.ys, class)
+}
+
+func (j *jacobian) augment() {
+	sub := trainSoftmax(j.xs, j.ys, j.k, j.m, 50)
+	d := len(j.m.mean)
+	z := make([]float64, d)
+	p := make([]float64, j.k)
+	for i, x := range j.xs {
+		sub.standardise(x, z)
+		sub.probs(z, p)
+		c := j.ys[i]
+		nx := make([]float64, d)
+		for f := range d {
+			g := 0.0
+			for kk := range j.k {
+				g -= p[kk] * sub.w[kk][f]
+			}
+			g = p[c] * (sub.w[c][f] + g)
+			nx[f] = x[f] + 0.1*(j.m.max[f]-j.m.min[f])*sign(g)
+		}
+		j.pending = append(j.pending, nx)
+	}
+}
+
+func sign(v float64) float64 {
+	if v < 0 {
+		return -1
+	}
+	if v > 0 {
+		return 1
+	}
+	return 0
+}
+
+var _ = math.Abs
