@@ -58,6 +58,7 @@ type stageRow struct {
 
 // matrix counts by stage (rows) and severity (columns).
 type matrix struct {
+	Cols   []string // severities, plus "unknown" when a record names none or another
 	Rows   []matrixRow
 	Totals []int
 	Total  int
@@ -261,6 +262,9 @@ func buildReport(recs []indexed, meta reportMeta) *evidenceReport {
 	var toAck, toResolve, detectResolve []time.Duration
 	for _, id := range alertOrder {
 		a := alerts[id]
+		if a.stage == "" {
+			a.stage = "other"
+		}
 		if alertSev[a.stage] == nil {
 			alertSev[a.stage] = map[string]int{}
 		}
@@ -357,11 +361,24 @@ func stagesSeen[A, B any](a map[string]A, b map[string]B) []string {
 }
 
 func toMatrix(m map[string]map[string]int) matrix {
-	var out matrix
-	out.Totals = make([]int, len(severities))
+	out := matrix{Cols: severities}
+	for _, bySev := range m {
+		for s := range bySev {
+			if !slices.Contains(severities, s) {
+				out.Cols = append(slices.Clip(severities), "unknown")
+				break
+			}
+		}
+	}
+	out.Totals = make([]int, len(out.Cols))
 	for _, st := range stagesSeen(m, m) {
-		r := matrixRow{Stage: st, Counts: make([]int, len(severities))}
-		for i, s := range severities {
+		r := matrixRow{Stage: st, Counts: make([]int, len(out.Cols))}
+		for s, n := range m[st] {
+			if !slices.Contains(severities, s) {
+				m[st]["unknown"] += n
+			}
+		}
+		for i, s := range out.Cols {
 			r.Counts[i] = m[st][s]
 			r.Total += r.Counts[i]
 			out.Totals[i] += r.Counts[i]
@@ -399,7 +416,6 @@ func fmtDur(d time.Duration) string {
 
 func renderReport(w io.Writer, rep *evidenceReport) error {
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"sev":   func() []string { return severities },
 		"ts":    fmtTS,
 		"short": func(s string) string { return keyName(s) },
 		"hash":  func(h tlog.Hash) string { return b64(h) },
