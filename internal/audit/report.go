@@ -373,13 +373,15 @@ func toMatrix(m map[string]map[string]int) matrix {
 	out.Totals = make([]int, len(out.Cols))
 	for _, st := range stagesSeen(m, m) {
 		r := matrixRow{Stage: st, Counts: make([]int, len(out.Cols))}
+		counts := map[string]int{}
 		for s, n := range m[st] {
 			if !slices.Contains(severities, s) {
-				m[st]["unknown"] += n
+				s = "unknown"
 			}
+			counts[s] += n
 		}
 		for i, s := range out.Cols {
-			r.Counts[i] = m[st][s]
+			r.Counts[i] = counts[s]
 			r.Total += r.Counts[i]
 			out.Totals[i] += r.Counts[i]
 		}
