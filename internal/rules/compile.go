@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"cel.dev/cel-go/cel"
 	yaml "go.yaml.in/yaml/v3"
@@ -361,4 +360,3 @@ func parseSeverity(m *merged) (finding.Severity, *Error) {
 	return sev, nil
 }
 
-var _ = time.Second

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/bits"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +47,7 @@ func NewEngine(rs *Ruleset, opts EngineOptions) (*Engine, error) {
 	}
 	e.rs.Store(rs)
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(&collector{e}); err != nil {
+		if err := opts.Registerer.Register(newCollector(e)); err != nil {
 			return nil, err
 		}
 	}
@@ -473,22 +472,28 @@ func (e *Engine) Histories() []HistoryStats {
 }
 
 // collector exposes the engine's counters at scrape time, so the hot path only touches atomics.
-type collector struct{ e *Engine }
+type collector struct {
+	e                                                                      *Engine
+	matches, errors, evals, evalSecs, keys, evictions, events, bad, loaded *prometheus.Desc
+}
 
-var (
-	descMatches   = prometheus.NewDesc("pipewarden_rule_matches_total", "Findings raised by a rule.", []string{"rule"}, nil)
-	descErrors    = prometheus.NewDesc("pipewarden_rule_errors_total", "Evaluations of a rule that failed.", []string{"rule"}, nil)
-	descEvals     = prometheus.NewDesc("pipewarden_rule_evaluations_total", "Evaluations of a rule.", []string{"rule"}, nil)
-	descEvalSecs  = prometheus.NewDesc("pipewarden_rule_eval_seconds_total", "Time spent evaluating a rule (sampled).", []string{"rule"}, nil)
-	descKeys      = prometheus.NewDesc("pipewarden_rule_state_keys", "Groups held by a correlation rule or history.", []string{"rule"}, nil)
-	descEvictions = prometheus.NewDesc("pipewarden_rule_state_evictions_total", "Groups dropped because a correlation rule or history hit its key cap.", []string{"rule"}, nil)
-	descEvents    = prometheus.NewDesc("pipewarden_rules_events_total", "Events evaluated by the rules engine.", nil, nil)
-	descBad       = prometheus.NewDesc("pipewarden_rules_bad_events_total", "Events whose data could not be decoded for rules.", nil, nil)
-	descLoaded    = prometheus.NewDesc("pipewarden_rules_loaded", "Rules loaded, by whether they are enabled.", []string{"enabled"}, nil)
-)
+func newCollector(e *Engine) *collector {
+	rule := []string{"rule"}
+	return &collector{e: e,
+		matches:   prometheus.NewDesc("pipewarden_rule_matches_total", "Findings raised by a rule.", rule, nil),
+		errors:    prometheus.NewDesc("pipewarden_rule_errors_total", "Evaluations of a rule that failed.", rule, nil),
+		evals:     prometheus.NewDesc("pipewarden_rule_evaluations_total", "Evaluations of a rule.", rule, nil),
+		evalSecs:  prometheus.NewDesc("pipewarden_rule_eval_seconds_total", "Time spent evaluating a rule (sampled).", rule, nil),
+		keys:      prometheus.NewDesc("pipewarden_rule_state_keys", "Groups held by a correlation rule or history.", rule, nil),
+		evictions: prometheus.NewDesc("pipewarden_rule_state_evictions_total", "Groups dropped because a correlation rule or history hit its key cap.", rule, nil),
+		events:    prometheus.NewDesc("pipewarden_rules_events_total", "Events evaluated by the rules engine.", nil, nil),
+		bad:       prometheus.NewDesc("pipewarden_rules_bad_events_total", "Events whose data could not be decoded for rules.", nil, nil),
+		loaded:    prometheus.NewDesc("pipewarden_rules_loaded", "Rules loaded, by whether they are enabled.", []string{"enabled"}, nil),
+	}
+}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMatches, descErrors, descEvals, descEvalSecs, descKeys, descEvictions, descEvents, descBad, descLoaded} {
+	for _, d := range []*prometheus.Desc{c.matches, c.errors, c.evals, c.evalSecs, c.keys, c.evictions, c.events, c.bad, c.loaded} {
 		ch <- d
 	}
 }
@@ -501,24 +506,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			disabled++
 		}
-		ch <- prometheus.MustNewConstMetric(descMatches, prometheus.CounterValue, float64(s.Matches), s.ID)
-		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), s.ID)
-		ch <- prometheus.MustNewConstMetric(descEvals, prometheus.CounterValue, float64(s.Evaluations), s.ID)
-		ch <- prometheus.MustNewConstMetric(descEvalSecs, prometheus.CounterValue, s.EvalTime.Seconds(), s.ID)
+		ch <- prometheus.MustNewConstMetric(c.matches, prometheus.CounterValue, float64(s.Matches), s.ID)
+		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.Errors), s.ID)
+		ch <- prometheus.MustNewConstMetric(c.evals, prometheus.CounterValue, float64(s.Evaluations), s.ID)
+		ch <- prometheus.MustNewConstMetric(c.evalSecs, prometheus.CounterValue, s.EvalTime.Seconds(), s.ID)
 		if s.Kind != "single" {
-			ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(s.StateKeys), s.ID)
-			ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Evictions), s.ID)
+			ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(s.StateKeys), s.ID)
+			ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(s.Evictions), s.ID)
 		}
 	}
 	for _, h := range c.e.Histories() {
 		id := "history:" + h.Name
-		ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(h.Keys), id)
-		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(h.Evictions), id)
+		ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(h.Keys), id)
+		ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(h.Evictions), id)
 	}
-	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(c.e.events.Load()))
-	ch <- prometheus.MustNewConstMetric(descBad, prometheus.CounterValue, float64(c.e.badEvents.Load()))
-	ch <- prometheus.MustNewConstMetric(descLoaded, prometheus.GaugeValue, float64(enabled), "true")
-	ch <- prometheus.MustNewConstMetric(descLoaded, prometheus.GaugeValue, float64(disabled), "false")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.e.events.Load()))
+	ch <- prometheus.MustNewConstMetric(c.bad, prometheus.CounterValue, float64(c.e.badEvents.Load()))
+	ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, float64(enabled), "true")
+	ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, float64(disabled), "false")
 }
-
-var _ = strings.TrimSpace

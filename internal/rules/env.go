@@ -15,9 +15,6 @@ import (
 	"cel.dev/cel-go/ext"
 )
 
-// Variables a condition sees. corr is only for output and evidence of correlation rules.
-var conditionVars = []string{"event", "data", "subject", "time"}
-
 // newEnv builds the CEL environment of one ruleset. History functions look histories up by name
 // in the ruleset being compiled.
 func newEnv(lookup func(string) *history) (*cel.Env, error) {

@@ -45,6 +45,8 @@ type histEntry struct {
 	Last     any                  `json:"last"`
 	LastTime time.Time            `json:"last_time"`
 	Distinct map[string]time.Time `json:"distinct,omitempty"` // canonical value -> last seen
+	Order    []string             `json:"order,omitempty"`    // ring of Distinct's keys, oldest at Head once full
+	Head     int                  `json:"head,omitempty"`
 	Nums     []float64            `json:"nums,omitempty"`     // ring of the last numbers
 	Next     int                  `json:"next,omitempty"`     // ring position
 }
@@ -61,18 +63,19 @@ func (h *history) record(key string, v any, t time.Time) {
 	e := hs.m.upsert(key, t, func() *histEntry { return &histEntry{Distinct: map[string]time.Time{}} })
 	e.Count++
 	e.Last, e.LastTime = v, t
-	if len(e.Distinct) >= h.size {
-		if _, ok := e.Distinct[keyString(v)]; !ok {
-			oldest, ot := "", time.Time{}
-			for k, kt := range e.Distinct {
-				if oldest == "" || kt.Before(ot) {
-					oldest, ot = k, kt
-				}
-			}
-			delete(e.Distinct, oldest)
+	k := keyString(v)
+	if _, ok := e.Distinct[k]; !ok {
+		// Distinct values are evicted first in, first out, in O(1): Order is a ring of the
+		// keys of Distinct.
+		if len(e.Order) < h.size {
+			e.Order = append(e.Order, k)
+		} else {
+			delete(e.Distinct, e.Order[e.Head])
+			e.Order[e.Head] = k
+			e.Head = (e.Head + 1) % h.size
 		}
 	}
-	e.Distinct[keyString(v)] = t
+	e.Distinct[k] = t
 	if f, ok := toFloat(v); ok {
 		if len(e.Nums) < h.size {
 			e.Nums = append(e.Nums, f)

@@ -74,6 +74,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		hs.m.each(func(k string, v *histEntry, t time.Time) {
 			cp := *v
 			cp.Nums = append([]float64(nil), v.Nums...)
+			cp.Order, cp.Head = ringOrdered(v.Order, v.Head), 0
 			cp.Distinct = make(map[string]time.Time, len(v.Distinct))
 			for dk, dt := range v.Distinct {
 				cp.Distinct[dk] = dt
@@ -159,12 +160,20 @@ func (e *Engine) Restore(b []byte) error {
 			if en.Distinct == nil {
 				en.Distinct = map[string]time.Time{}
 			}
-			for len(en.Distinct) > h.size {
-				for dk := range en.Distinct {
-					delete(en.Distinct, dk)
-					break
-				}
+			// Rebuild the eviction order from the values themselves, oldest first, so that
+			// Order and Distinct agree whatever the snapshot says.
+			en.Order = en.Order[:0]
+			for dk := range en.Distinct {
+				en.Order = append(en.Order, dk)
 			}
+			sort.Slice(en.Order, func(i, j int) bool { return en.Distinct[en.Order[i]].Before(en.Distinct[en.Order[j]]) })
+			if extra := len(en.Order) - h.size; extra > 0 {
+				for _, dk := range en.Order[:extra] {
+					delete(en.Distinct, dk)
+				}
+				en.Order = en.Order[extra:]
+			}
+			en.Head = 0
 			hs.m.put(k.Key, en, k.Touched)
 		}
 		hs.mu.Unlock()
