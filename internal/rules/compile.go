@@ -359,4 +359,3 @@ func parseSeverity(m *merged) (finding.Severity, *Error) {
 	}
 	return sev, nil
 }
-

@@ -47,8 +47,8 @@ type histEntry struct {
 	Distinct map[string]time.Time `json:"distinct,omitempty"` // canonical value -> last seen
 	Order    []string             `json:"order,omitempty"`    // ring of Distinct's keys, oldest at Head once full
 	Head     int                  `json:"head,omitempty"`
-	Nums     []float64            `json:"nums,omitempty"`     // ring of the last numbers
-	Next     int                  `json:"next,omitempty"`     // ring position
+	Nums     []float64            `json:"nums,omitempty"` // ring of the last numbers
+	Next     int                  `json:"next,omitempty"` // ring position
 }
 
 func (h *history) reset() { h.hs = &histStore{m: newBoundedMap[*histEntry](h.maxKeys, h.ttl)} }
