@@ -1,0 +1,214 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/store"
+)
+
+// AddFindings stores findings, giving an id to those without one.
+func (s *Store) AddFindings(ctx context.Context, fs []finding.Finding) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	for i := range fs {
+		f := &fs[i]
+		if f.ID == "" {
+			f.ID = store.NewID()
+		}
+		if f.Time.IsZero() {
+			f.Time = s.now().UTC()
+		}
+		body, err := json.Marshal(f)
+		if err != nil {
+			return fmt.Errorf("encode finding %s: %w", f.Rule, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO findings (id, rule, severity, subject_kind, subject_name, time, body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+			f.ID, f.Rule, int(f.Severity), f.Subject.Kind, f.Subject.Name, nanos(f.Time), body); err != nil {
+			return fmt.Errorf("insert finding %s: %w", f.Rule, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// ListFindings returns findings newest first.
+func (s *Store) ListFindings(ctx context.Context, q store.FindingQuery) (store.Page[finding.Finding], error) {
+	var page store.Page[finding.Finding]
+	before, err := store.DecodeCursor(q.Cursor)
+	if err != nil {
+		return page, err
+	}
+	limit := store.Limit(q.Limit)
+	var w where
+	w.add("severity >= ?", int(q.MinSeverity))
+	if before > 0 {
+		w.add("seq < ?", before)
+	}
+	if q.Rule != "" {
+		w.add("rule = ?", q.Rule)
+	}
+	if q.SubjectName != "" {
+		w.add("subject_name = ?", q.SubjectName)
+	}
+	if !q.Since.IsZero() {
+		w.add("time >= ?", nanos(q.Since))
+	}
+	lim := w.next()
+	rows, err := s.pool.Query(ctx, `SELECT seq, body FROM findings WHERE `+w.sql()+` ORDER BY seq DESC LIMIT `+lim, append(w.args, limit+1)...)
+	if err != nil {
+		return page, fmt.Errorf("list findings: %w", err)
+	}
+	defer rows.Close()
+	page.Items = []finding.Finding{}
+	var last int64
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return page, err
+		}
+		if len(page.Items) == limit {
+			page.Next = store.EncodeCursor(last)
+			break
+		}
+		var f finding.Finding
+		if err := json.Unmarshal(body, &f); err != nil {
+			return page, fmt.Errorf("decode finding %d: %w", seq, err)
+		}
+		page.Items = append(page.Items, f)
+		last = seq
+	}
+	return page, rows.Err()
+}
+
+// ListAlerts returns alerts by priority, highest first, then newest.
+func (s *Store) ListAlerts(ctx context.Context, q store.AlertQuery) (store.Page[store.Alert], error) {
+	var page store.Page[store.Alert]
+	off, err := store.DecodeCursor(q.Cursor)
+	if err != nil {
+		return page, err
+	}
+	limit := store.Limit(q.Limit)
+	var w where
+	if q.State != "" {
+		w.add("state = ?", q.State)
+	}
+	lim := w.next()
+	w.args = append(w.args, limit+1)
+	offp := w.next()
+	rows, err := s.pool.Query(ctx, `SELECT body FROM alerts WHERE `+w.sql()+` ORDER BY priority DESC, last_seen DESC, seq DESC LIMIT `+lim+` OFFSET `+offp, append(w.args, off)...)
+	if err != nil {
+		return page, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	page.Items = []store.Alert{}
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return page, err
+		}
+		if len(page.Items) == limit {
+			page.Next = store.EncodeCursor(off + int64(limit))
+			break
+		}
+		var a store.Alert
+		if err := json.Unmarshal(body, &a); err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, a)
+	}
+	return page, rows.Err()
+}
+
+// ListAssets returns assets in the order they were first seen.
+func (s *Store) ListAssets(ctx context.Context, q store.AssetQuery) (store.Page[store.Asset], error) {
+	var page store.Page[store.Asset]
+	after, err := store.DecodeCursor(q.Cursor)
+	if err != nil {
+		return page, err
+	}
+	limit := store.Limit(q.Limit)
+	var w where
+	w.add("seq > ?", after)
+	if q.Kind != "" {
+		w.add("kind = ?", q.Kind)
+	}
+	lim := w.next()
+	rows, err := s.pool.Query(ctx, `SELECT seq, kind, name, first_seen, last_seen, events, last_event_id FROM assets WHERE `+w.sql()+` ORDER BY seq LIMIT `+lim, append(w.args, limit+1)...)
+	if err != nil {
+		return page, fmt.Errorf("list assets: %w", err)
+	}
+	defer rows.Close()
+	page.Items = []store.Asset{}
+	var last int64
+	for rows.Next() {
+		var a store.Asset
+		var seq, first, lastSeen int64
+		if err := rows.Scan(&seq, &a.Kind, &a.Name, &first, &lastSeen, &a.Events, &a.LastEventID); err != nil {
+			return page, err
+		}
+		if len(page.Items) == limit {
+			page.Next = store.EncodeCursor(last)
+			break
+		}
+		a.FirstSeen, a.LastSeen = fromNanos(first), fromNanos(lastSeen)
+		page.Items = append(page.Items, a)
+		last = seq
+	}
+	return page, rows.Err()
+}
+
+// CreateToken stores a token's hash and role.
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	if !store.ValidRole(t.Role) {
+		return fmt.Errorf("unknown role %q", t.Role)
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now()
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO tokens (hash, name, role, created_at) VALUES ($1, $2, $3, $4)`, t.Hash, t.Name, t.Role, nanos(t.CreatedAt)); err != nil {
+		return fmt.Errorf("create token %q: %w", t.Name, err)
+	}
+	return nil
+}
+
+// LookupToken finds a token by the hex SHA-256 of its secret.
+func (s *Store) LookupToken(ctx context.Context, hash string) (store.Token, error) {
+	var t store.Token
+	var created int64
+	err := s.pool.QueryRow(ctx, `SELECT hash, name, role, created_at FROM tokens WHERE hash = $1`, hash).Scan(&t.Hash, &t.Name, &t.Role, &created)
+	if err != nil {
+		return t, notFound(err)
+	}
+	t.CreatedAt = fromNanos(created)
+	return t, nil
+}
+
+// CountTokens returns how many tokens are stored.
+func (s *Store) CountTokens(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens`).Scan(&n)
+	return n, err
+}
+
+// PutState stores a named blob.
+func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO state (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		key, value, nanos(s.now()))
+	return err
+}
+
+// GetState reads a named blob.
+func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM state WHERE key = $1`, key).Scan(&v)
+	return v, notFound(err)
+}
