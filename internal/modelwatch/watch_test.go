@@ -236,3 +236,35 @@ func TestWatcherVerifiesTheApprovedSignature(t *testing.T) {
 		})
 	}
 }
+
+func TestWatcherFollowsRollback(t *testing.T) {
+	m := newManager(t, 0)
+	dir := newModel(t)
+	approve(t, m, "fraud", dir)
+	rep, c := chanReporter()
+	w := startWatcher(t, modelwatch.WatcherOptions{Manager: m, Reporter: rep, Rescan: -1,
+		Watches: []modelwatch.Watch{{Name: "fraud", Path: dir}}})
+	waitChecked(t, w, "fraud")
+	weights := filepath.Join(dir, "weights", "model.safetensors")
+	put(t, weights, []byte("poisoned"))
+	nextReport(t, c)
+	res, err := m.Rollback(t.Context(), "fraud")
+	if err != nil || !res.Verified {
+		t.Fatal(err, res)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Statuses()[0].State != modelwatch.StateApproved {
+		if time.Now().After(deadline) {
+			t.Fatalf("after rollback: %+v", w.Statuses()[0])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The restored tree is a new directory: the watcher must watch it, not the quarantined one.
+	put(t, filepath.Join(res.Quarantine, "tree", "config.json"), []byte("evidence edited"))
+	noReport(t, c, 200*time.Millisecond)
+	put(t, weights, []byte("poisoned again"))
+	r := nextReport(t, c)
+	if r.findings[0].Evidence["files"].([]string)[0] != "weights/model.safetensors" {
+		t.Fatal(r.findings[0].Title)
+	}
+}
