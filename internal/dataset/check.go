@@ -26,7 +26,7 @@ type CheckOptions struct {
 	Label       string  // label column; default the baseline's
 	Segment     string  // report per value of this column as well as overall
 	Alpha       float64 // false discovery rate for drift tests (BH); default 0.01
-	IndicatorP  float64 // p-value a manipulation indicator must reach; default 0.0001
+	IndicatorP  float64 // family-wise p-value a manipulation indicator must reach (Bonferroni); default 0.0001
 	SampleSize  int     // batch rows kept for neighbour tests; default 2000
 	MaxSegments int     // default 64; further values are pooled into "(other)"
 	Seed        uint64  // default 1
@@ -102,6 +102,7 @@ type checker struct {
 	idIdx    int
 	segIdx   int
 	feats    []int // baseline column index per sample feature
+	family   int   // accumulators judged (overall + segments): the Bonferroni family of indicator tests
 }
 
 // Check reads every row of src and judges it against b. It returns an error only when src
@@ -188,13 +189,17 @@ func Check(b *Baseline, src RowSource, opts CheckOptions) ([]finding.Finding, er
 	if overall.rows == 0 {
 		return nil, errors.New("no data rows after the header")
 	}
-	fs = append(fs, c.schema()...)
-	fs = append(fs, c.judge(overall, "")...)
 	keys := make([]string, 0, len(segs))
 	for k := range segs {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	c.family = 1
+	if len(keys) > 1 {
+		c.family += len(keys)
+	}
+	fs = append(fs, c.schema()...)
+	fs = append(fs, c.judge(overall, "")...)
 	if len(keys) > 1 {
 		for _, k := range keys {
 			fs = append(fs, c.judge(segs[k], k)...)

@@ -7,8 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pipewarden/pipewarden/internal/dataset"
@@ -179,11 +182,29 @@ var attacks = map[string]attack{
 
 type outcome struct{ manipHigh, manipAny, drift, anyHigh bool }
 
-func runScenario(t *testing.T, p *population, name string, seed uint64) outcome {
-	rng := rand.New(rand.NewPCG(seed, 0xd47a))
+func (o outcome) success(scenario string) bool {
+	switch scenario {
+	case "clean":
+		return !o.anyHigh
+	case "covariate_shift_0.5sd":
+		return o.drift && !o.manipAny
+	}
+	return o.manipHigh
+}
+
+var scenarios = []string{"clean", "label_flip_10pct", "near_duplicates_5pct", "outliers_2pct", "class_conditional_shift", "covariate_shift_0.5sd"}
+
+// runSeed profiles one baseline and checks every scenario's batch against it. Each scenario sees
+// the generator exactly where it would be had it run alone: after the baseline and batch draws.
+func runSeed(t *testing.T, p *population, seed uint64) map[string]outcome {
+	pcg := rand.NewPCG(seed, 0xd47a)
+	rng := rand.New(pcg)
 	base := p.draw(rng, 1000)
-	batch := p.draw(rng, 500)
-	attacks[name](p, rng, &batch)
+	clean := p.draw(rng, 500)
+	state, err := pcg.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	br, _ := table.NewReader(strings.NewReader(p.csv(base)), "csv", table.Options{})
 	b, err := dataset.Profile(br, dataset.ProfileOptions{Label: "label", Seed: seed})
 	if err != nil {
@@ -197,68 +218,98 @@ func runScenario(t *testing.T, p *population, name string, seed uint64) outcome 
 	if b, err = dataset.DecodeBaseline(&buf); err != nil {
 		t.Fatal(err)
 	}
-	cr, _ := table.NewReader(strings.NewReader(p.csv(batch)), "csv", table.Options{})
-	fs, err := dataset.Check(b, cr, dataset.CheckOptions{Seed: seed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o outcome
-	for _, f := range fs {
-		v := f.Labels["verdict"]
-		if v == dataset.VerdictManipulation {
-			o.manipAny = true
+	out := map[string]outcome{}
+	for _, name := range scenarios {
+		if err := pcg.UnmarshalBinary(state); err != nil {
+			t.Fatal(err)
+		}
+		batch := draw{label: slices.Clone(clean.label)}
+		for _, row := range clean.x {
+			batch.x = append(batch.x, slices.Clone(row))
+		}
+		attacks[name](p, rng, &batch)
+		cr, _ := table.NewReader(strings.NewReader(p.csv(batch)), "csv", table.Options{})
+		fs, err := dataset.Check(b, cr, dataset.CheckOptions{Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o outcome
+		for _, f := range fs {
+			v := f.Labels["verdict"]
+			if v == dataset.VerdictManipulation {
+				o.manipAny = true
+				if f.Severity >= finding.High {
+					o.manipHigh = true
+				}
+			}
+			if v == dataset.VerdictDrift {
+				o.drift = true
+			}
 			if f.Severity >= finding.High {
-				o.manipHigh = true
+				o.anyHigh = true
+			}
+			if debug := os.Getenv("DATASET_DEBUG"); debug != "" && strings.Contains(debug, name) {
+				t.Logf("%s seed %d: %s %s %s %v", name, seed, f.Severity, f.Rule, f.Title, f.Evidence["shift_by_class_sigma"])
 			}
 		}
-		if v == dataset.VerdictDrift {
-			o.drift = true
-		}
-		if f.Severity >= finding.High {
-			o.anyHigh = true
-		}
-		if testing.Verbose() && os.Getenv("DATASET_DEBUG") != "" && strings.Contains(os.Getenv("DATASET_DEBUG"), name) {
-			t.Logf("%s seed %d: %s %s %s", name, seed, f.Severity, f.Rule, f.Title)
-		}
+		out[name] = o
 	}
-	return o
+	return out
 }
 
+// TestDetectionRates runs every scenario on 100 seeds per fixture (DATASET_SEEDS=N for a longer
+// sweep; docs/benchmarks/data.md records one of 1,000). Targets (issue 6): the four
+// manipulations reported as suspected_manipulation at high, and the covariate shift as drift
+// and never as manipulation, in at least 95 % of seeds; clean batches without any high finding
+// in at least 99 %.
 func TestDetectionRates(t *testing.T) {
-	seeds := 40
+	seeds := 100
 	if testing.Short() {
 		seeds = 20
 	}
+	if v := os.Getenv("DATASET_SEEDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("DATASET_SEEDS=%q: want a positive integer", v)
+		}
+		seeds = n
+	}
 	for _, ds := range []string{"iris.csv", "wine.csv"} {
 		p := loadPopulation(t, ds)
-		for _, sc := range []string{"clean", "label_flip_10pct", "near_duplicates_5pct", "outliers_2pct", "class_conditional_shift", "covariate_shift_0.5sd"} {
+		results := make([]map[string]outcome, seeds)
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for i := range next {
+					results[i] = runSeed(t, p, uint64(i+1))
+				}
+			})
+		}
+		for i := range seeds {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for _, sc := range scenarios {
 			t.Run(ds+"/"+sc, func(t *testing.T) {
 				var ok int
-				for s := 1; s <= seeds; s++ {
-					o := runScenario(t, p, sc, uint64(s))
-					switch sc {
-					case "clean":
-						if !o.anyHigh {
-							ok++
-						}
-					case "covariate_shift_0.5sd":
-						if o.drift && !o.manipAny {
-							ok++
-						}
-					default:
-						if o.manipHigh {
-							ok++
-						}
+				var missed []int
+				for i, r := range results {
+					if r[sc].success(sc) {
+						ok++
+					} else {
+						missed = append(missed, i+1)
 					}
 				}
 				rate := float64(ok) / float64(seeds)
-				t.Logf("RATE %s %s %d/%d = %.3f", ds, sc, ok, seeds, rate)
-				// The brief's target for clean batches is 0.99; iris currently reaches 39/40
-				// (one label-noise false alarm), so the assertion holds the measured floor
-				// and docs/benchmarks/data.md records the gap.
+				t.Logf("RATE %s %s %d/%d = %.3f (missed seeds %v)", ds, sc, ok, seeds, rate, missed)
 				want := 0.95
+				if sc == "clean" {
+					want = 0.99
+				}
 				if rate < want {
-					t.Errorf("%s on %s: success rate %.3f below %.2f", sc, ds, rate, want)
+					t.Errorf("%s on %s: success rate %.3f below %.2f (seeds %v)", sc, ds, rate, want, missed)
 				}
 			})
 		}

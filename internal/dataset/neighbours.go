@@ -68,49 +68,69 @@ func (sp space) point(vals []float64, shift []float64) []float64 {
 	return p
 }
 
-func sqDist(a, b []float64, limit float64) float64 {
-	var s float64
-	for i := range a {
-		d := a[i] - b[i]
-		s += d * d
-		if s > limit {
-			return s
-		}
-	}
-	return s
+// points is a row-major matrix of standardised rows, kept flat so that the brute-force
+// neighbour search streams through contiguous memory.
+type points struct {
+	dim int
+	x   []float64
 }
 
-// kNearest returns the k smallest distances from q to rows of ref (skipping index skip) and
-// their indices, nearest first.
-func kNearest(q []float64, ref [][]float64, k, skip int) ([]float64, []int) {
-	ds := make([]float64, 0, k+1)
-	ix := make([]int, 0, k+1)
+func newPoints(dim, capRows int) points {
+	return points{dim: dim, x: make([]float64, 0, dim*capRows)}
+}
+
+func (p *points) add(row []float64) { p.x = append(p.x, row...) }
+
+func (p points) len() int {
+	if p.dim == 0 {
+		return 0
+	}
+	return len(p.x) / p.dim
+}
+
+func (p points) row(i int) []float64 { return p.x[i*p.dim : (i+1)*p.dim : (i+1)*p.dim] }
+
+// kNearest fills ds and ix with the len(ds) smallest distances from q to the rows of p
+// (skipping row skip) and their indices, nearest first, and returns how many it found.
+func (p points) kNearest(q []float64, skip int, ds []float64, ix []int) int {
+	k, n, dim := len(ds), 0, p.dim
+	if k == 0 || dim != len(q) {
+		return 0
+	}
 	limit := math.Inf(1)
-	for i, r := range ref {
+	x := p.x
+	for i, off := 0, 0; off+dim <= len(x); i, off = i+1, off+dim {
 		if i == skip {
 			continue
 		}
-		d := sqDist(q, r, limit)
-		if len(ds) == k && d >= limit {
+		r := x[off : off+dim]
+		r = r[:len(q)]
+		var s float64
+		for j, v := range q {
+			t := v - r[j]
+			s += t * t
+		}
+		if s >= limit {
 			continue
 		}
-		pos := len(ds)
-		for pos > 0 && ds[pos-1] > d {
+		pos := k - 1
+		if n < k {
+			pos = n
+			n++
+		}
+		for pos > 0 && ds[pos-1] > s {
+			ds[pos], ix[pos] = ds[pos-1], ix[pos-1]
 			pos--
 		}
-		ds = slices.Insert(ds, pos, d)
-		ix = slices.Insert(ix, pos, i)
-		if len(ds) > k {
-			ds, ix = ds[:k], ix[:k]
-		}
-		if len(ds) == k {
+		ds[pos], ix[pos] = s, i
+		if n == k {
 			limit = ds[k-1]
 		}
 	}
-	for i := range ds {
+	for i := range n {
 		ds[i] = math.Sqrt(ds[i])
 	}
-	return ds, ix
+	return n
 }
 
 // rowScores are the per-row neighbour measurements of a batch against a reference.
@@ -122,33 +142,36 @@ type rowScores struct {
 	inK       []float64 // distance to the k-th nearest other batch row
 }
 
-func score(batch [][]float64, blabels []string, ref [][]float64, rlabels []string, k int) rowScores {
-	n := len(batch)
+func score(batch points, blabels []string, ref points, rlabels []string, k int) rowScores {
+	n := batch.len()
 	s := rowScores{disagree: make([]bool, n), nearDup: make([]bool, n), refK: make([]float64, n),
 		clustered: make([]bool, n), inK: make([]float64, n)}
 	ref1, in1 := make([]float64, n), make([]float64, n)
-	kr, ki := min(k, len(ref)), min(k, n-1)
-	for i, q := range batch {
-		d, ix := kNearest(q, ref, kr, -1)
-		if len(d) > 0 {
-			ref1[i], s.refK[i] = d[0], d[len(d)-1]
-		}
-		if blabels != nil && rlabels != nil {
-			counts := map[string]int{}
-			best := 0
-			for _, j := range ix {
-				counts[rlabels[j]]++
-				best = max(best, counts[rlabels[j]])
+	kr, ki := min(k, ref.len()), min(k, n-1)
+	ds, ix := make([]float64, max(kr, ki)), make([]int, max(kr, ki))
+	counts := map[string]int{}
+	for i := range n {
+		q := batch.row(i)
+		if m := ref.kNearest(q, -1, ds[:kr], ix[:kr]); m > 0 {
+			ref1[i], s.refK[i] = ds[0], ds[m-1]
+			if blabels != nil && rlabels != nil {
+				clear(counts)
+				best := 0
+				for _, j := range ix[:m] {
+					counts[rlabels[j]]++
+					best = max(best, counts[rlabels[j]])
+				}
+				s.disagree[i] = counts[blabels[i]] < best
 			}
-			s.disagree[i] = counts[blabels[i]] < best
 		}
 		if ki > 0 {
-			d2, _ := kNearest(q, batch, ki, i)
-			in1[i], s.inK[i] = d2[0], d2[len(d2)-1]
+			if m := batch.kNearest(q, i, ds[:ki], ix[:ki]); m > 0 {
+				in1[i], s.inK[i] = ds[0], ds[m-1]
+			}
 		}
 	}
 	mRef, mIn := median(ref1), median(in1)
-	for i := range batch {
+	for i := range n {
 		s.nearDup[i] = (ki > 0 && in1[i] < nearDupRatio*mIn) || ref1[i] < nearDupRatio*mRef
 	}
 	return s
@@ -211,17 +234,18 @@ func calibrate(b *Baseline, seed uint64) *Calibration {
 	var disagree, neardup, trials int64
 	var all []rowScores
 	var refKs []float64
+	dim := len(s.Features)
 	for f := 0; f < calFolds; f++ {
-		var chunk, rest [][]float64
+		chunk, rest := newPoints(dim, n/calFolds+1), newPoints(dim, n)
 		var cl, rl []string
 		for pi, i := range perm {
 			if pi%calFolds == f {
-				chunk = append(chunk, pts[i])
+				chunk.add(pts[i])
 				if hasLabels {
 					cl = append(cl, s.Labels[i])
 				}
 			} else {
-				rest = append(rest, pts[i])
+				rest.add(pts[i])
 				if hasLabels {
 					rl = append(rl, s.Labels[i])
 				}
@@ -230,7 +254,7 @@ func calibrate(b *Baseline, seed uint64) *Calibration {
 		sc := score(chunk, cl, rest, rl, neighbourK)
 		disagree += count(sc.disagree)
 		neardup += count(sc.nearDup)
-		trials += int64(len(chunk))
+		trials += int64(chunk.len())
 		refKs = append(refKs, sc.refK...)
 		all = append(all, sc)
 	}
