@@ -7,7 +7,6 @@ import (
 
 	"github.com/pipewarden/pipewarden/internal/app"
 	"github.com/pipewarden/pipewarden/internal/store"
-	"github.com/pipewarden/pipewarden/internal/store/sqlite"
 )
 
 func newTokenCmd(g *globals) *cobra.Command {
@@ -42,10 +41,7 @@ stored: the token and the sha256 line to paste into the config file's auth.token
 			if err != nil {
 				return err
 			}
-			if cfg.Store.Driver != "sqlite" {
-				return usageErr("token create: store driver %q: create the token with --hash-only and add it to auth.tokens", cfg.Store.Driver)
-			}
-			st, err := sqlite.Open(cmd.Context(), cfg.SQLitePath(), sqlite.Options{})
+			st, err := app.OpenStore(cmd.Context(), cfg, nil)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -54,7 +50,7 @@ stored: the token and the sha256 line to paste into the config file's auth.token
 				return err
 			}
 			fmt.Fprintln(g.stdout, secret)
-			fmt.Fprintf(g.stderr, "created %s token %q in %s; it is shown only once\n", role, name, cfg.SQLitePath())
+			fmt.Fprintf(g.stderr, "created %s token %q in the %s store; it is shown only once\n", role, name, cfg.Store.Driver)
 			return nil
 		},
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/pipewarden/pipewarden/internal/httpapi"
 	"github.com/pipewarden/pipewarden/internal/rules"
 	"github.com/pipewarden/pipewarden/internal/store"
+	"github.com/pipewarden/pipewarden/internal/store/postgres"
 	"github.com/pipewarden/pipewarden/internal/store/sqlite"
 )
 
@@ -101,7 +102,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	st, err := openStore(ctx, cfg, o.Now)
+	st, err := OpenStore(ctx, cfg, o.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +147,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	return a, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time) (store.Store, error) {
+// OpenStore opens the store the configuration names.
+func OpenStore(ctx context.Context, cfg *config.Config, now func() time.Time) (store.Store, error) {
 	switch cfg.Store.Driver {
 	case "sqlite":
 		return sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Synchronous: cfg.Store.SQLite.Synchronous, Now: now})
+	case "postgres":
+		return postgres.Open(ctx, cfg.Store.Postgres.DSN, postgres.Options{Now: now})
 	}
 	return nil, fmt.Errorf("store driver %q is not available in this build", cfg.Store.Driver)
 }

@@ -2,9 +2,9 @@ package sqlite_test
 
 import (
 	"context"
-	"syscall"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
