@@ -39,6 +39,7 @@ evidence.`,
 		newScanCmd(g),
 		newRulesCmd(g),
 		newDataCmd(g),
+		newAuditCmd(g),
 	)
 	return root
 }
