@@ -20,10 +20,11 @@ import (
 func main() {
 	seeds := flag.Int("seeds", 20, "number of seeds")
 	benignN := flag.Int("benign", 10000, "benign queries per seed")
+	calibrate := flag.Bool("calibrate", false, "print each detector's statistic per kind of client instead (no blocking)")
 	fixtures := flag.String("fixtures", "../shared/fixtures/datasets", "folder with wine.csv and iris.csv")
 	flag.Parse()
 	cfg := simConfig{fixtures: *fixtures, datasets: []string{"wine", "iris"}, benignQueries: *benignN,
-		benignClients: 5, attackerBudget: 600}
+		benignClients: 5, attackerBudget: 600, calibrate: *calibrate}
 	var all []*seedResult
 	for s := 1; s <= *seeds; s++ {
 		r, err := runSeed(cfg, uint64(s))
@@ -33,6 +34,10 @@ func main() {
 		}
 		all = append(all, r)
 		fmt.Fprintf(os.Stderr, "seed %d: %s\n", s, oneLine(r))
+	}
+	if *calibrate {
+		calibration(os.Stdout, all)
+		return
 	}
 	summarise(os.Stdout, all, 300)
 }
@@ -107,5 +112,27 @@ func summarise(w io.Writer, all []*seedResult, within int) {
 		slices.Sort(rs)
 		fmt.Fprintf(w, "| %s | %s | %d/%d (%.0f%%) | %s | %s | %s |\n", k.dataset, k.kind, ok[k], len(all),
 			100*float64(ok[k])/float64(len(all)), med, mx, strings.Join(rs, ", "))
+	}
+}
+
+// calibration prints quantiles of each detector's statistic per kind of client.
+func calibration(w io.Writer, all []*seedResult) {
+	st := map[string][]float64{}
+	for _, r := range all {
+		for k, v := range r.stats {
+			st[k] = append(st[k], v...)
+		}
+	}
+	var keys []string
+	for k := range st {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintln(w, "| client kind, rule | n | min | p5 | median | p95 | max |\n|---|---|---|---|---|---|---|")
+	for _, k := range keys {
+		v := st[k]
+		slices.Sort(v)
+		q := func(p float64) float64 { return v[int(p*float64(len(v)-1))] }
+		fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f |\n", k, len(v), v[0], q(0.05), q(0.5), q(0.95), v[len(v)-1])
 	}
 }

@@ -31,6 +31,9 @@ type simConfig struct {
 	benignQueries  int // per seed, over all benign clients
 	benignClients  int // per dataset
 	attackerBudget int // answered queries before an attacker gives up
+	// calibrate switches escalation off and every threshold to "always", so that the findings
+	// carry each detector's statistic for every kind of client.
+	calibrate bool
 }
 
 // attackResult is one attacker in one seed.
@@ -50,6 +53,7 @@ type seedResult struct {
 	benignLimited  int // benign requests answered 429
 	benignFindings map[string]int
 	detectorNs     float64
+	stats          map[string][]float64 // calibration: "kind rule" → statistics
 }
 
 type simClient struct {
@@ -120,10 +124,26 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var fmu sync.Mutex
 	found := map[string]int{}
+	kindOf := map[string]string{}
+	stats := map[string][]float64{}
 	secret := make([]byte, 32)
 	binary.LittleEndian.PutUint64(secret, seed)
 	binary.LittleEndian.PutUint64(secret[8:], seed*0x9E3779B97F4A7C15)
+	for _, c := range clients {
+		kindOf[gateway.ClientID("key", c.key)] = c.dataset + "/" + c.kind
+	}
+	dc := detect.DefaultConfig()
+	esc := gateway.Escalation{}
+	if cfg.calibrate {
+		esc.Off = true
+		dc.PRADA.Delta = 1.01
+		dc.Blacklight.MinMatches = 1e-9
+		dc.Drift.OODRate = 1e-9
+		dc.Pattern.SweepRate = 1e-9
+		dc.Pattern.CoverageRate = 1e-9
+	}
 	g, err := gateway.New(gateway.Options{
+		Detect: dc, Escalation: esc,
 		Routes: routes, Now: clock, Synchronous: true, Secret: secret, Interval: time.Hour,
 		Limits: gateway.Limits{ClientRate: 20, ClientBurst: 40},
 		Reporter: gateway.ReporterFunc(func(_ context.Context, _ []event.Event, fs []finding.Finding) {
@@ -132,6 +152,10 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 			for _, f := range fs {
 				if f.Severity > finding.Info {
 					found[f.Subject.Name+" "+f.Rule]++
+				}
+				if v, ok := f.Evidence["statistic"].(float64); ok && cfg.calibrate {
+					k := kindOf[f.Subject.Name] + " " + f.Rule
+					stats[k] = append(stats[k], v)
 				}
 			}
 		}),
@@ -223,6 +247,7 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 	}
 	fmu.Unlock()
 	res.detectorNs = g.Stats().DetectorNsPerRow
+	res.stats = stats
 	return res, nil
 }
 

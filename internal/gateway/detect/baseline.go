@@ -15,7 +15,9 @@ type Baseline struct {
 	medians            []float64
 	sampleStd          [][]float64
 	standardisedSample bool
-	novelRate          float64 // share of sample rows alone in their orthant: the natural novelty
+	novelRate          float64     // share of sample rows alone in their orthant: the natural novelty
+	chol               [][]float64 // Cholesky factor of the sample's (ridged) correlation matrix
+	mahaLimit          float64     // squared Mahalanobis distance above which a query is out of distribution
 }
 
 // Dim is the number of features.
@@ -63,6 +65,7 @@ func (b *Baseline) prepare(maxSample int) {
 		}
 		b.novelRate = float64(alone) / float64(len(b.sampleStd))
 	}
+	b.prepareMahalanobis()
 	if len(b.sampleStd) >= 20 {
 		d := make([]float64, len(b.sampleStd))
 		for i, z := range b.sampleStd {
@@ -119,4 +122,85 @@ func quantile(x []float64, q float64) float64 {
 	sortFloats(s)
 	i := int(q * float64(len(s)-1))
 	return s[i]
+}
+
+// prepareMahalanobis factors the sample's correlation matrix (with a ridge, for small samples
+// and collinear features) and sets the out-of-distribution limit at twice the sample's own 99th
+// percentile of squared Mahalanobis distance. Natural inputs keep the features' correlations;
+// uniform or synthetic queries break them, which per-feature ranges cannot see.
+func (b *Baseline) prepareMahalanobis() {
+	d, n := b.Dim(), len(b.sampleStd)
+	if n < 2*d+10 || d > 200 {
+		return
+	}
+	c := make([][]float64, d)
+	for i := range c {
+		c[i] = make([]float64, d)
+	}
+	for _, z := range b.sampleStd {
+		for i := range d {
+			for j := 0; j <= i; j++ {
+				c[i][j] += z[i] * z[j]
+			}
+		}
+	}
+	for i := range d {
+		for j := 0; j <= i; j++ {
+			c[i][j] /= float64(n - 1)
+			c[j][i] = c[i][j]
+		}
+		c[i][i] += 0.05
+	}
+	l, ok := cholesky(c)
+	if !ok {
+		return
+	}
+	b.chol = l
+	m := make([]float64, n)
+	for i, z := range b.sampleStd {
+		m[i] = b.mahalanobis2(z)
+	}
+	b.mahaLimit = 2 * quantile(m, 0.99)
+}
+
+// mahalanobis2 is the squared Mahalanobis distance of a standardised row.
+func (b *Baseline) mahalanobis2(z []float64) float64 {
+	d := len(z)
+	y := make([]float64, d)
+	s := 0.0
+	for i := range d {
+		v := z[i]
+		for k := range i {
+			v -= b.chol[i][k] * y[k]
+		}
+		y[i] = v / b.chol[i][i]
+		s += y[i] * y[i]
+	}
+	return s
+}
+
+// cholesky returns the lower-triangular L with L Lᵀ = a, or false if a is not positive definite.
+func cholesky(a [][]float64) ([][]float64, bool) {
+	d := len(a)
+	l := make([][]float64, d)
+	for i := range l {
+		l[i] = make([]float64, d)
+	}
+	for i := range d {
+		for j := 0; j <= i; j++ {
+			s := a[i][j]
+			for k := range j {
+				s -= l[i][k] * l[j][k]
+			}
+			if i == j {
+				if s <= 0 {
+					return nil, false
+				}
+				l[i][i] = math.Sqrt(s)
+			} else {
+				l[i][j] = s / l[j][j]
+			}
+		}
+	}
+	return l, true
 }

@@ -11,10 +11,13 @@ import (
 // Blacklight (Li et al., 2022) adapted to tabular inputs: each standardised feature is
 // quantised into Step-wide buckets at Rounds secret offsets; every window of Window consecutive
 // features (cyclically) of every round is hashed with SipHash under the deployment's secret; the
-// TopN largest hashes are the query's fingerprint. Queries that share most of their fingerprint
-// are near-duplicates, which query-based attacks (boundary probing, perturbation search)
-// produce in long runs and natural traffic rarely does. The index is global per endpoint, so a
-// match against another client's query links the two clients.
+// TopN largest hashes are the query's fingerprint. Two queries sharing at least Match of their
+// fingerprints are near-duplicates. Query-based attacks (boundary probing, perturbation search)
+// send long runs of near-duplicates of the same few points; natural traffic, even traffic that
+// re-scores the same records, spreads over many points. So the statistic is, for each query, how
+// many of the client's last History queries it matches, averaged over the last Recent queries;
+// the client alarms at MinMatches. A global index per endpoint links clients whose queries match
+// each other's.
 
 type blEntry struct {
 	client string
@@ -30,93 +33,127 @@ type blIndex struct {
 }
 
 func newBLIndex(capacity int) *blIndex {
-	if capacity <= 0 {
-		capacity = 50000
-	}
-	return &blIndex{entries: make([]blEntry, 0, min(capacity, 4096)), byHash: map[uint64][]int32{}, counts: map[int32]int{}, next: 0}
+	return &blIndex{entries: make([]blEntry, 0, min(capacity, 4096)), byHash: map[uint64][]int32{}, counts: map[int32]int{}}
 }
 
 type blClient struct {
-	recent  ring
-	matched int
+	history [][]uint64 // the client's last fingerprints
+	next    int
+	recent  ring // matches per query
+	seen    int
 }
 
-const maxPostings = 64 // entries kept per hash: a hot hash cannot make lookups slow
+const maxPostings = 8 // index entries kept per hash, for linking: a hot hash cannot make lookups slow
 
 func (e *Engine) blacklight(ep *endpointState, cs *clientState, z []float64) (*alarm, *alarm) {
 	cfg := &e.cfg.Blacklight
-	ix := ep.index
-	fp := e.fingerprint(ix, z)
+	fp := e.fingerprint(ep.index, z)
 	if fp == nil {
 		return nil, nil
 	}
-	clear(ix.counts)
-	for _, h := range fp {
-		for _, id := range ix.byHash[h] {
-			ix.counts[id]++
-		}
-	}
 	need := int(math.Ceil(cfg.Match * float64(len(fp))))
-	matched := false
-	var other string
-	for id, c := range ix.counts {
-		if c < need {
-			continue
-		}
-		matched = true
-		if o := ix.entries[id].client; o != cs.id {
-			other = o
+	b := &cs.bl
+	if b.recent.v == nil {
+		b.recent = newRing(cfg.Recent)
+	}
+	matches := 0
+	for _, h := range b.history {
+		if shared(fp, h) >= need {
+			matches++
 		}
 	}
-	ix.add(cs.id, fp, cfg.Index)
-
-	if cs.bl.recent.v == nil {
-		cs.bl.recent = newRing(cfg.Recent)
+	if len(b.history) < cfg.History {
+		b.history = append(b.history, fp)
+	} else {
+		b.history[b.next] = fp
+		b.next = (b.next + 1) % cfg.History
 	}
-	v := 0.0
-	if matched {
-		v = 1
-		cs.bl.matched++
-	}
-	cs.bl.recent.add(v)
-	var linkAlarm *alarm
-	if other != "" {
-		if cs.linked == nil {
-			cs.linked = map[string]int{}
-		}
-		if len(cs.linked) < 100 || cs.linked[other] > 0 {
-			cs.linked[other]++
-		}
-		if cs.linked[other] == cfg.LinkMin {
-			linkAlarm = &alarm{
-				rule: RuleLinked, detector: Blacklight, severity: finding.Medium,
-				title:     fmt.Sprintf("Client sends near-duplicates of client %s's queries (%d matches): clients likely acting together", other, cfg.LinkMin),
-				statistic: float64(cfg.LinkMin), threshold: float64(cfg.LinkMin),
-				extra: map[string]any{"linked_clients": sortedKeys(cs.linked)},
-				atlas: []string{"AML.T0024", "AML.T0043"}, owasp: []string{"ML05"}, conf: 0.6,
-			}
-		}
-	}
-	r := cs.bl.recent
-	if !r.full {
+	b.recent.add(float64(matches))
+	b.seen++
+	score := b.recent.sum() / float64(b.recent.len())
+	// Clients that re-score the same records share near-duplicates naturally: a link is only
+	// worth a finding when the client itself already looks like a query-based attack.
+	linkAlarm := e.link(ep.index, cs, fp, need, score >= cfg.MinMatches/2)
+	if !b.recent.full {
 		return nil, linkAlarm
 	}
-	rate := r.sum() / float64(r.len())
-	if rate < cfg.Rate {
+	if score < cfg.MinMatches {
 		return nil, linkAlarm
 	}
 	a := &alarm{
 		rule: RuleQueryAttack, detector: Blacklight, severity: finding.High,
-		title:     fmt.Sprintf("%.0f%% of the client's last %d queries are near-duplicates of earlier queries: query-based attack", 100*rate, r.len()),
-		statistic: rate, threshold: cfg.Rate,
-		extra: map[string]any{"matched_queries": cs.bl.matched, "window": r.len(), "fingerprint_hashes": len(fp),
-			"linked_clients": sortedKeys(cs.linked)},
+		title:     fmt.Sprintf("Each recent query near-duplicates %.1f of the client's previous %d on average: query-based attack", score, len(b.history)),
+		statistic: score, threshold: cfg.MinMatches,
+		extra: map[string]any{"window": b.recent.len(), "history": len(b.history), "fingerprint_hashes": len(fp),
+			"match_hashes": need, "linked_clients": sortedKeys(cs.linked)},
 		atlas: []string{"AML.T0043", "AML.T0024"}, owasp: []string{"ML01", "ML05"}, conf: 0.8,
 	}
 	return a, linkAlarm
 }
 
-// fingerprint returns the query's top-N salted window hashes, or nil for a non-finite query.
+// shared counts the hashes two fingerprints (sorted descending) have in common.
+func shared(a, b []uint64) int {
+	n, i, j := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] == b[j]:
+			n++
+			i++
+			j++
+		case a[i] > b[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return n
+}
+
+// link looks the fingerprint up in the endpoint's index and reports a client whose queries
+// keep matching another client's.
+func (e *Engine) link(ix *blIndex, cs *clientState, fp []uint64, need int, suspect bool) *alarm {
+	cfg := &e.cfg.Blacklight
+	clear(ix.counts)
+	for _, h := range fp {
+		for _, id := range ix.byHash[h] {
+			if ix.entries[id].client != cs.id {
+				ix.counts[id]++
+			}
+		}
+	}
+	other := ""
+	for id, c := range ix.counts {
+		if c >= need {
+			other = ix.entries[id].client
+			break
+		}
+	}
+	ix.add(cs.id, fp, cfg.Index)
+	if other == "" {
+		return nil
+	}
+	if cs.linked == nil {
+		cs.linked = map[string]int{}
+	}
+	if len(cs.linked) >= 100 && cs.linked[other] == 0 {
+		return nil
+	}
+	cs.linked[other]++
+	if cs.linked[other] < cfg.LinkMin || !suspect || cs.linkReported {
+		return nil
+	}
+	cs.linkReported = true
+	return &alarm{
+		rule: RuleLinked, detector: Blacklight, severity: finding.Medium,
+		title:     fmt.Sprintf("Client sends near-duplicates of client %s's queries (%d matches): clients likely acting together", other, cfg.LinkMin),
+		statistic: float64(cfg.LinkMin), threshold: float64(cfg.LinkMin),
+		extra: map[string]any{"linked_clients": sortedKeys(cs.linked)},
+		atlas: []string{"AML.T0024", "AML.T0043"}, owasp: []string{"ML05"}, conf: 0.6,
+	}
+}
+
+// fingerprint returns the query's top-N salted window hashes, sorted descending, or nil for a
+// non-finite query.
 func (e *Engine) fingerprint(ix *blIndex, z []float64) []uint64 {
 	cfg := &e.cfg.Blacklight
 	d := len(z)

@@ -7,10 +7,12 @@ import (
 	"github.com/pipewarden/pipewarden/internal/finding"
 )
 
-// driftState measures how far a client's inputs are from the endpoint's training data. A query
-// is out of distribution when its nearest baseline sample row is further than the baseline's own
-// 99th-percentile nearest-neighbour distance times 1.5, or (without a sample) when a feature is
-// more than 4 standard deviations from the mean or outside the training range widened by 10%.
+// driftState measures how far a client's inputs are from the endpoint's training data. With a
+// baseline row sample, a query is out of distribution when its squared Mahalanobis distance
+// exceeds twice the sample's own 99th percentile, or its nearest sample row is further than
+// 1.5 times the sample's 99th-percentile leave-one-out nearest-neighbour distance; without a
+// sample, when a feature is more than 4 standard deviations from the mean or outside the
+// training range widened by 10%.
 type driftState struct {
 	ood     ring
 	total   int
@@ -24,8 +26,8 @@ func (d *driftState) observe(cfg *DriftConfig, b *Baseline, x, z []float64) *ala
 		d.sum = make([]float64, len(x))
 	}
 	out := 0.0
-	if b.nnLimit > 0 {
-		if nearest(z, b.sampleStd, -1) > b.nnLimit {
+	if b.nnLimit > 0 || b.chol != nil {
+		if b.chol != nil && b.mahalanobis2(z) > b.mahaLimit || b.nnLimit > 0 && nearest(z, b.sampleStd, -1) > b.nnLimit {
 			out = 1
 		}
 	} else {
@@ -62,7 +64,7 @@ func (d *driftState) observe(cfg *DriftConfig, b *Baseline, x, z []float64) *ala
 		statistic: rate, threshold: cfg.OODRate,
 		extra: map[string]any{"window": d.ood.len(), "out_of_distribution": d.oodSeen,
 			"most_shifted_feature": b.name(worst), "mean_shift_sd": round(shift),
-			"nn_limit": round(b.nnLimit)},
+			"nn_limit": round(b.nnLimit), "mahalanobis2_limit": round(b.mahaLimit)},
 		atlas: []string{"AML.T0024", "AML.T0043"}, owasp: []string{"ML01", "ML05"}, conf: 0.7,
 	}
 }

@@ -51,22 +51,26 @@ type PRADAConfig struct {
 	MinQueries int     `yaml:"min_queries"`
 	Window     int     `yaml:"window"`
 	MaxPoints  int     `yaml:"max_points"` // growing-set points kept per class
+	// Duplicate is the radius, in standard deviations per feature (× √d), under which a query
+	// counts as a repeat of an earlier one and is left out.
+	Duplicate float64 `yaml:"duplicate"`
 }
 
-// BlacklightConfig: features quantised in Step standard deviations, Rounds salted offsets,
-// windows of Window features, the TopN largest hashes as fingerprint; a query matches an earlier
-// one sharing at least Match of its fingerprint; a client alarms when at least Rate of its last
-// Recent queries matched.
+// BlacklightConfig: features quantised in Step standard deviations at Rounds salted offsets,
+// windows of Window features, the TopN largest hashes as fingerprint; two queries match when
+// they share at least Match of their fingerprint. A client alarms when its queries match on
+// average at least MinMatches of its previous History queries, over its last Recent queries.
 type BlacklightConfig struct {
-	Step    float64 `yaml:"step"`
-	Rounds  int     `yaml:"rounds"`
-	Window  int     `yaml:"window"`
-	TopN    int     `yaml:"top_n"`
-	Match   float64 `yaml:"match"`
-	Recent  int     `yaml:"recent"`
-	Rate    float64 `yaml:"rate"`
-	Index   int     `yaml:"index"`    // queries kept in the endpoint's index
-	LinkMin int     `yaml:"link_min"` // cross-client matches before two clients are reported linked
+	Step       float64 `yaml:"step"`
+	Rounds     int     `yaml:"rounds"`
+	Window     int     `yaml:"window"`
+	TopN       int     `yaml:"top_n"`
+	Match      float64 `yaml:"match"`
+	History    int     `yaml:"history"`
+	Recent     int     `yaml:"recent"`
+	MinMatches float64 `yaml:"min_matches"`
+	Index      int     `yaml:"index"`    // queries kept in the endpoint's index, for linking
+	LinkMin    int     `yaml:"link_min"` // cross-client matches before two clients are reported linked
 }
 
 // DriftConfig: a client alarms when at least OODRate of its last Window queries are out of the
@@ -93,10 +97,10 @@ type PatternConfig struct {
 // DefaultConfig returns the defaults documented in docs/gateway.md.
 func DefaultConfig() Config {
 	return Config{
-		MaxClients: 10000, Every: 10, Cooldown: 100,
-		PRADA:      PRADAConfig{Delta: 0.90, MinQueries: 50, Window: 200, MaxPoints: 300},
-		Blacklight: BlacklightConfig{Step: 0.1, Rounds: 4, Window: 2, TopN: 50, Match: 0.6, Recent: 50, Rate: 0.5, Index: 50000, LinkMin: 10},
-		Drift:      DriftConfig{Window: 50, MinQueries: 30, OODRate: 0.3, MaxSample: 2000},
+		MaxClients: 10000, Every: 10, Cooldown: 50,
+		PRADA:      PRADAConfig{Delta: 0.70, MinQueries: 50, Window: 200, MaxPoints: 300, Duplicate: 0.25},
+		Blacklight: BlacklightConfig{Step: 0.5, Rounds: 4, Window: 2, TopN: 50, Match: 0.6, History: 100, Recent: 50, MinMatches: 8, Index: 50000, LinkMin: 10},
+		Drift:      DriftConfig{Window: 50, MinQueries: 30, OODRate: 0.25, MaxSample: 2000},
 		Pattern:    PatternConfig{Window: 50, MinQueries: 30, SweepRate: 0.5, CoverageRate: 0.3, ErrorRate: 0.5, MinErrors: 20, PerMinute: 0},
 	}
 }
@@ -162,15 +166,16 @@ type endpointState struct {
 }
 
 type clientState struct {
-	id          string
-	n           int64
-	first, last time.Time
-	fired       map[string]int64
-	prada       pradaState
-	bl          blClient
-	drift       driftState
-	pat         patternState
-	linked      map[string]int
+	id           string
+	n            int64
+	first, last  time.Time
+	fired        map[string]int64
+	prada        pradaState
+	bl           blClient
+	drift        driftState
+	pat          patternState
+	linked       map[string]int
+	linkReported bool
 }
 
 func (e *Engine) endpoint(name string) *endpointState {
@@ -394,14 +399,16 @@ func (c Config) withDefaults() Config {
 	def(&c.PRADA.MinQueries, d.PRADA.MinQueries)
 	def(&c.PRADA.Window, d.PRADA.Window)
 	def(&c.PRADA.MaxPoints, d.PRADA.MaxPoints)
+	deff(&c.PRADA.Duplicate, d.PRADA.Duplicate)
 	b := &c.Blacklight
 	deff(&b.Step, d.Blacklight.Step)
 	def(&b.Rounds, d.Blacklight.Rounds)
 	def(&b.Window, d.Blacklight.Window)
 	def(&b.TopN, d.Blacklight.TopN)
 	deff(&b.Match, d.Blacklight.Match)
+	def(&b.History, d.Blacklight.History)
 	def(&b.Recent, d.Blacklight.Recent)
-	deff(&b.Rate, d.Blacklight.Rate)
+	deff(&b.MinMatches, d.Blacklight.MinMatches)
 	def(&b.Index, d.Blacklight.Index)
 	def(&b.LinkMin, d.Blacklight.LinkMin)
 	def(&c.Drift.Window, d.Drift.Window)

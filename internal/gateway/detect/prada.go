@@ -52,8 +52,10 @@ func (p *pradaState) observe(cfg *PRADAConfig, z []float64, class int, evaluate 
 			d = t
 		}
 	}
-	if d == 0 {
-		return nil // an exact repeat says nothing about extraction
+	if d <= cfg.Duplicate*math.Sqrt(float64(len(z))) {
+		// A near-repeat of an earlier query (the same record scored again) says nothing about
+		// extraction; runs of them are Blacklight's business.
+		return nil
 	}
 	c.n++
 	delta := d - c.mean
