@@ -93,6 +93,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.Out = io.Discard
 	}
 	cfg := o.Config
+	if cfg.Bus.Driver != "memory" {
+		return nil, fmt.Errorf("config: bus.driver %q is not available in this build; use memory (see docs/decisions.md)", cfg.Bus.Driver)
+	}
 	a := &App{cfg: cfg, log: o.Logger, reg: o.Registry, now: o.Now, out: o.Out, vers: o.Version}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "pipewarden_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": o.Version}})
