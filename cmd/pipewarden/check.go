@@ -105,6 +105,9 @@ func runCheck(ctx context.Context, g *globals, o *checkOptions, failOn *finding.
 		if endpoint == "" {
 			return usageErr("--server: name the endpoint being deployed with --endpoint or deploy.endpoint in %s", o.policy)
 		}
+		if deployedModel(p) == "" && firstNonEmpty(o.modelDigest, p.Deploy.ModelDigest) == "" {
+			return usageErr("--server: name the model being deployed with --model-digest, deploy.model or deploy.model_digest in %s", o.policy)
+		}
 		if status, err = client.DeploymentStatus(ctx); err != nil {
 			return usageErr("--server: %v", err)
 		}
@@ -168,15 +171,8 @@ func runCheck(ctx context.Context, g *globals, o *checkOptions, failOn *finding.
 func reportDeploy(ctx context.Context, g *globals, c *gate.Client, o *checkOptions, p *gate.Policy, res *gate.Result, endpoint string, now time.Time) error {
 	digest := firstNonEmpty(o.modelDigest, p.Deploy.ModelDigest)
 	if digest == "" {
-		model := p.Deploy.Model
-		if model == "" && len(p.Models) == 1 {
-			model = p.Models[0].Path
-		}
-		if model == "" {
-			return usageErr("--server: name the model being deployed with --model-digest, deploy.model or deploy.model_digest in %s", o.policy)
-		}
 		var err error
-		if digest, err = gate.ModelDigest(ctx, model); err != nil {
+		if digest, err = gate.ModelDigest(ctx, deployedModel(p)); err != nil {
 			return usageErr("--server: %v", err)
 		}
 	}
@@ -192,6 +188,18 @@ func reportDeploy(ctx context.Context, g *globals, c *gate.Client, o *checkOptio
 	}
 	fmt.Fprintf(g.stderr, "reported %s %s to %s (approved=%t)\n", ev.Type, ev.ID, c.URL(), approved)
 	return nil
+}
+
+// deployedModel is the model whose digest the deploy event names: deploy.model, else the
+// policy's only model; "" when neither says.
+func deployedModel(p *gate.Policy) string {
+	if p.Deploy.Model != "" {
+		return p.Deploy.Model
+	}
+	if len(p.Models) == 1 {
+		return p.Models[0].Path
+	}
+	return ""
 }
 
 func writeReportFile(path string, f report.Format, r *report.Report) error {
