@@ -24,7 +24,8 @@ func Rating(score float64) string {
 	return "critical"
 }
 
-// BaseScore computes the base score of a CVSS v3.x or v4.0 vector, chosen by its prefix.
+// BaseScore scores a CVSS v3.x or v4.0 vector, chosen by its prefix: the v3 base score (temporal
+// and environmental metrics ignored), or the v4.0 score of the metrics the vector carries (see V4).
 func BaseScore(vector string) (float64, error) {
 	v := strings.TrimSpace(vector)
 	switch {

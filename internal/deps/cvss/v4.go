@@ -1,6 +1,7 @@
 package cvss
 
 import (
+	"fmt"
 	"math"
 	"strings"
 )
@@ -32,6 +33,9 @@ var v4Base = []string{"AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI"
 // the vector carries them, are applied as the specification says (CVSS-BT, -BE, -BTE), so a
 // vendor's E:U lowers the score; supplemental metrics never change it.
 func V4(vector string) (float64, error) {
+	if !strings.HasPrefix(vector, "CVSS:4.0/") {
+		return 0, fmt.Errorf("cvss vector %q: not a CVSS:4.0 vector", vector)
+	}
 	m, err := parseMetrics(vector, v4Metrics)
 	if err != nil {
 		return 0, err

@@ -77,6 +77,9 @@ func TestV4Rejects(t *testing.T) {
 			}
 		})
 	}
+	if s, err := cvss.V4("CVSS:3.1/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"); err == nil {
+		t.Errorf("V4 of a 3.1 prefix = %v, want an error", s)
+	}
 }
 
 // Lowering any base metric by one step never raises the score: the interpolation keeps the
