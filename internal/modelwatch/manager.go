@@ -57,6 +57,8 @@ type Manager struct {
 	opts Options
 	now  func() time.Time
 	log  *slog.Logger
+	// inPlace forces the file-by-file rollback used for mount points (tests).
+	inPlace bool
 }
 
 // Open prepares <data>/models.

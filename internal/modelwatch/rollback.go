@@ -158,36 +158,45 @@ func (m *Manager) Rollback(ctx context.Context, name string) (*RollbackResult, e
 	}
 	root := a.Path
 	stamp := res.Time.Format("20060102T150405.000000000Z")
-	staging := filepath.Join(filepath.Dir(root), "."+filepath.Base(root)+".pipewarden-rollback-"+stamp)
-	if err := m.stage(ctx, a, staging); err != nil {
-		os.RemoveAll(staging)
-		return nil, fmt.Errorf("rollback model %s: %w", name, err)
-	}
-	// Swap the trees. Afterwards staging holds the tampered tree.
-	swapped := true
-	if res.Found.RootMissing {
-		swapped = false
-		if err := os.MkdirAll(filepath.Dir(root), 0o755); err == nil {
-			err = os.Rename(staging, root)
+	qdir := filepath.Join(m.dir, "quarantine", stamp+"-"+name)
+	if !res.Found.RootMissing && (m.inPlace || !sameDevice(root, filepath.Dir(root))) {
+		// A mount point cannot be swapped: replace file by file inside it.
+		if err := m.rollbackInPlace(ctx, a, res, stamp, qdir); err != nil {
+			return nil, fmt.Errorf("rollback model %s: %w", name, err)
 		}
-		if err != nil {
+	} else {
+		staging := filepath.Join(filepath.Dir(root), "."+filepath.Base(root)+".pipewarden-rollback-"+stamp)
+		if err := m.stage(ctx, a, staging); err != nil {
 			os.RemoveAll(staging)
-			return nil, fmt.Errorf("rollback model %s: restore %s: %w", name, root, err)
+			return nil, fmt.Errorf("rollback model %s: %w", name, err)
 		}
-	} else if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE); err != nil {
-		os.RemoveAll(staging)
-		return nil, fmt.Errorf("rollback model %s: swap %s with the restored copy: %w (the model directory must be a plain directory, not a mount point, on a file system with renameat2 RENAME_EXCHANGE)", name, root, err)
-	}
-	if err := syncDir(filepath.Dir(root)); err != nil {
-		m.log.Warn("rollback: sync", "err", err)
-	}
-	if swapped {
-		m.carryIgnored(a, staging, root)
-		qdir := filepath.Join(m.dir, "quarantine", stamp+"-"+name)
-		res.Quarantine = qdir
-		res.Quarantined = res.Found.Files()
-		if err := m.quarantine(staging, qdir, res.Quarantined); err != nil {
-			return nil, fmt.Errorf("rollback model %s: the approved version is restored but the tampered files could not be quarantined (they are in %s): %w", name, staging, err)
+		// Swap the trees. Afterwards staging holds the tampered tree.
+		if res.Found.RootMissing {
+			if err := os.MkdirAll(filepath.Dir(root), 0o755); err == nil {
+				err = os.Rename(staging, root)
+			}
+			if err != nil {
+				os.RemoveAll(staging)
+				return nil, fmt.Errorf("rollback model %s: restore %s: %w", name, root, err)
+			}
+		} else if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE); err != nil {
+			os.RemoveAll(staging)
+			return nil, fmt.Errorf("rollback model %s: swap %s with the restored copy: %w (the file system must support renameat2 RENAME_EXCHANGE)", name, root, err)
+		}
+		if err := syncDir(filepath.Dir(root)); err != nil {
+			m.log.Warn("rollback: sync", "err", err)
+		}
+		if !res.Found.RootMissing {
+			m.carryIgnored(a, staging, root)
+			res.Quarantine = qdir
+			for _, f := range res.Found.Files() {
+				if _, err := os.Lstat(filepath.Join(staging, filepath.FromSlash(f))); err == nil && f != "." {
+					res.Quarantined = append(res.Quarantined, f)
+				}
+			}
+			if err := m.quarantine(staging, qdir, res.Quarantined); err != nil {
+				return nil, fmt.Errorf("rollback model %s: the approved version is restored but the tampered files could not be quarantined (they are in %s): %w", name, staging, err)
+			}
 		}
 	}
 	after, err := m.check(ctx, a)
@@ -329,4 +338,118 @@ func relUnder(root, p string) string {
 		return ""
 	}
 	return path.Clean(filepath.ToSlash(r))
+}
+
+// stagingPrefix names the directory an in-place rollback stages files in, inside the model.
+const stagingPrefix = ".pipewarden-rollback-"
+
+// sameDevice reports whether two paths are on the same file system (a model directory that is a
+// mount point is not on its parent's).
+func sameDevice(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
+		return true // let the rename say what is wrong
+	}
+	return sa.Dev == sb.Dev
+}
+
+// rollbackInPlace restores only the deviating files, each with its own atomic rename from a
+// staging directory inside the model. Each tampered file is first kept in quarantine (a hard link,
+// or a copy across file systems); a changed file is then replaced by rename, so it is never
+// absent; an extra file is removed once kept.
+func (m *Manager) rollbackInPlace(ctx context.Context, a *Approval, res *RollbackResult, stamp, qdir string) error {
+	root := a.Path
+	staging := filepath.Join(root, stagingPrefix+stamp)
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	approved := make(map[string]File, len(a.Files))
+	for _, f := range a.Files {
+		approved[f.Name] = f
+	}
+	files := res.Found.Files()
+	staged := map[string]string{}
+	for i, n := range files {
+		f, ok := approved[n]
+		if !ok {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(staging, fmt.Sprint(i))
+		got, _, err := copyFile(dst, m.cas.path(f.SHA256), f.Mode)
+		if err != nil {
+			return fmt.Errorf("approved file %s: %w", n, err)
+		}
+		if got != f.SHA256 {
+			return fmt.Errorf("approved file %s: content store blob %s is corrupt (hashes to %s)", n, f.SHA256, got)
+		}
+		staged[n] = dst
+	}
+	if err := syncDir(staging); err != nil {
+		return err
+	}
+	tree := filepath.Join(qdir, "tree")
+	if err := os.MkdirAll(qdir, 0o750); err != nil {
+		return err
+	}
+	res.Quarantine = qdir
+	for _, n := range files {
+		if n == "." {
+			continue
+		}
+		p := filepath.Join(root, filepath.FromSlash(n))
+		fi, err := os.Lstat(p)
+		exists := err == nil
+		if exists {
+			if fi.IsDir() {
+				return fmt.Errorf("%s: a directory where the approved file was; move it away and roll back again", p)
+			}
+			if err := keep(p, filepath.Join(tree, filepath.FromSlash(n)), fi); err != nil {
+				return fmt.Errorf("quarantine %s: %w", p, err)
+			}
+			res.Quarantined = append(res.Quarantined, n)
+		}
+		if src, ok := staged[n]; ok {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := os.Rename(src, p); err != nil {
+				return fmt.Errorf("restore %s: %w", p, err)
+			}
+		} else if exists {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("remove %s (kept in %s): %w", p, tree, err)
+			}
+		}
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keep puts a copy of p at dst: a hard link when possible, else a copy.
+func keep(p, dst string, fi fs.FileInfo) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return err
+	}
+	if err := os.Link(p, dst); err == nil {
+		return nil
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	case fi.Mode().IsRegular():
+		_, _, err := copyFile(dst, p, fi.Mode().Perm())
+		return err
+	default:
+		return os.WriteFile(dst+".pipewarden-not-copied", []byte(fi.Mode().String()+"\n"), 0o640)
+	}
 }

@@ -12,7 +12,24 @@ import (
 )
 
 func TestRollbackRestoresApprovedBytesAndQuarantinesTampered(t *testing.T) {
-	m := newManager(t, 0)
+	for _, tc := range []struct {
+		name    string
+		inPlace bool
+	}{
+		{"directory exchange", false},
+		{"file by file (mount point)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newManager(t, 0)
+			if tc.inPlace {
+				modelwatch.RollBackInPlace(m)
+			}
+			testRollback(t, m)
+		})
+	}
+}
+
+func testRollback(t *testing.T, m *modelwatch.Manager) {
 	dir := newModel(t)
 	put(t, filepath.Join(dir, "runs", "log.txt"), []byte("kept"))
 	if err := os.Chmod(filepath.Join(dir, "config.json"), 0o600); err != nil {
@@ -56,7 +73,7 @@ func TestRollbackRestoresApprovedBytesAndQuarantinesTampered(t *testing.T) {
 		t.Errorf(".git/HEAD: %q", b)
 	}
 	// The tampered files are evidence in quarantine, with the record.
-	want := []string{"backdoor.pkl", "tokenizer.json", "weights/model.safetensors"}
+	want := []string{"backdoor.pkl", "weights/model.safetensors"}
 	if !slices.Equal(res.Quarantined, want) {
 		t.Errorf("quarantined %v, want %v", res.Quarantined, want)
 	}

@@ -101,7 +101,7 @@ type watched struct {
 	first    time.Time       // first unchecked change
 	last     time.Time       // last unchecked change
 	reported map[string]string
-	sigFor   int // approval version the signature state is for
+	sigFor   string // approval (version and digest) the signature state is for
 	sigErr   error
 	signer   string
 	status   ModelStatus
@@ -323,7 +323,7 @@ func (m *watched) ignored(rel string) bool {
 			return true
 		}
 	}
-	return false
+	return strings.HasPrefix(rel, stagingPrefix) // an in-place rollback at work
 }
 
 // addWatches watches the model's parent and every directory of its tree, and drops watches of
@@ -381,6 +381,9 @@ func (w *Watcher) check(ctx context.Context, m *watched) {
 		if err != nil && !errors.Is(err, ErrNotApproved) {
 			w.o.Logger.Error("model watcher: read approvals", "model", m.Name, "err", err)
 		}
+		if a == nil || m.approval == nil || a.Version != m.approval.Version || a.Digest != m.approval.Digest {
+			m.full = true // the ignore paths may differ
+		}
 		m.approval, m.apprErr = a, err
 	}
 	if m.rewatch {
@@ -431,8 +434,8 @@ func (w *Watcher) check(ctx context.Context, m *watched) {
 			}
 		}
 		if m.Verifier != nil {
-			if m.sigFor != a.Version {
-				m.sigFor = a.Version
+			if key := fmt.Sprint(a.Version, a.Digest, len(a.Signature)); m.sigFor != key {
+				m.sigFor = key
 				m.signer, m.sigErr = "", nil
 				if a.Signed() {
 					m.signer, m.sigErr = checkSignature(a, m.Verifier)
