@@ -141,3 +141,12 @@ func TestV4Monotonic(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkV4(b *testing.B) {
+	const v = "CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:P/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U"
+	for b.Loop() {
+		if _, err := cvss.V4(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
