@@ -54,7 +54,7 @@ func pipelineRecords() []audit.Record {
 	return rs
 }
 
-func exportBundle(t *testing.T) (bundle, vkey string) {
+func exportBundle(t testing.TB) (bundle, vkey string) {
 	t.Helper()
 	dir := t.TempDir()
 	l := openLog(t, dir, audit.Options{})
@@ -170,4 +170,32 @@ func TestBundleWithAnotherKey(t *testing.T) {
 func binary32(frame []byte) {
 	c := crc32c(frame[8:])
 	frame[4], frame[5], frame[6], frame[7] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+}
+
+// FuzzBundleRecords replaces a genuine bundle's records file with fuzzed bytes: verification
+// must never panic, and must pass only for the genuine bytes.
+func FuzzBundleRecords(f *testing.F) {
+	bundle, vkey := exportBundle(f)
+	genuine, err := os.ReadFile(filepath.Join(bundle, "records"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(genuine)
+	f.Add(genuine[:len(genuine)/2])
+	f.Add(append(bytes.Clone(genuine[:100]), genuine[200:]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		for _, name := range []string{"manifest", "checkpoints", "inclusion.jsonl", "consistency.jsonl", "key.pub", "report.html", "VERIFY.txt"} {
+			data, _ := os.ReadFile(filepath.Join(bundle, name))
+			os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, "records"), b, 0o644)
+		res, err := audit.VerifyBundle(dir, audit.VerifyOptions{Key: vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OK() != bytes.Equal(b, genuine) {
+			t.Fatalf("records of %d bytes: OK=%v, genuine=%v\n%s", len(b), res.OK(), bytes.Equal(b, genuine), problems(res))
+		}
+	})
 }

@@ -21,7 +21,7 @@ func clock() func() time.Time {
 	return func() time.Time { t = t.Add(time.Second); return t }
 }
 
-func openLog(t *testing.T, dir string, opts audit.Options) *audit.Log {
+func openLog(t testing.TB, dir string, opts audit.Options) *audit.Log {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = clock()
@@ -51,7 +51,7 @@ func sampleRecords(from, n int) []audit.Record {
 	return out
 }
 
-func appendN(t *testing.T, l *audit.Log, from, n, batch int) {
+func appendN(t testing.TB, l *audit.Log, from, n, batch int) {
 	t.Helper()
 	for i := from; i < from+n; i += batch {
 		if err := l.Append(context.Background(), sampleRecords(i, min(batch, from+n-i))...); err != nil {
