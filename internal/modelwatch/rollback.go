@@ -148,7 +148,6 @@ func (m *Manager) Rollback(ctx context.Context, name string) (*RollbackResult, e
 	}
 	defer unlock()
 	res := &RollbackResult{Model: name, Path: a.Path, Version: a.Version, Digest: a.Digest, Time: m.now().UTC()}
-	defer func() { res.DurationMS = float64(time.Since(start).Microseconds()) / 1000 }()
 	if res.Found, err = m.check(ctx, a); err != nil {
 		return nil, err
 	}
@@ -181,7 +180,14 @@ func (m *Manager) Rollback(ctx context.Context, name string) (*RollbackResult, e
 			}
 		} else if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE); err != nil {
 			os.RemoveAll(staging)
-			return nil, fmt.Errorf("rollback model %s: swap %s with the restored copy: %w (the file system must support renameat2 RENAME_EXCHANGE)", name, root, err)
+			if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EBUSY) {
+				return nil, fmt.Errorf("rollback model %s: swap %s with the restored copy: %w", name, root, err)
+			}
+			// The file system cannot exchange directories: fall back to file by file.
+			if err := m.rollbackInPlace(ctx, a, res, stamp, qdir); err != nil {
+				return nil, fmt.Errorf("rollback model %s: %w", name, err)
+			}
+			return m.finishRollback(ctx, a, res, start)
 		}
 		if err := syncDir(filepath.Dir(root)); err != nil {
 			m.log.Warn("rollback: sync", "err", err)
@@ -199,10 +205,17 @@ func (m *Manager) Rollback(ctx context.Context, name string) (*RollbackResult, e
 			}
 		}
 	}
+	return m.finishRollback(ctx, a, res, start)
+}
+
+// finishRollback verifies the restored model and writes the record into the quarantine folder.
+func (m *Manager) finishRollback(ctx context.Context, a *Approval, res *RollbackResult, start time.Time) (*RollbackResult, error) {
+	name := a.Model
 	after, err := m.check(ctx, a)
 	if err != nil {
 		return nil, err
 	}
+	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	res.Verified = after.Empty()
 	if !res.Verified {
 		res.Remaining = &after
