@@ -39,7 +39,6 @@ evidence.`,
 		newScanCmd(g),
 		newRulesCmd(g),
 		newDataCmd(g),
-		newGatewayCmd(g),
 		newAuditCmd(g),
 		newSilenceCmd(g), newAlertsCmd(g),
 	)
