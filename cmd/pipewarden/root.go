@@ -39,6 +39,7 @@ evidence.`,
 		newScanCmd(g),
 		newRulesCmd(g),
 		newDataCmd(g),
+		newGatewayCmd(g),
 		newAuditCmd(g),
 		newSilenceCmd(g), newAlertsCmd(g),
 	)

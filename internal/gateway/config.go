@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -84,14 +85,27 @@ func DefaultConfig() Config {
 		ClientHeader: "X-API-Key", Interval: 10 * time.Second, Detectors: detect.DefaultConfig()}
 }
 
-// LoadConfig reads a configuration file strictly: unknown keys are errors with their line.
-// Relative paths in it are resolved against its directory.
+// LoadConfig reads a configuration file strictly (unknown keys are errors with their line) and
+// validates it. Relative paths in it are resolved against its directory.
 func LoadConfig(path string) (Config, error) {
+	c, err := ReadConfig(path)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("gateway config %q: %w", path, err)
+	}
+	return c, nil
+}
+
+// ReadConfig is LoadConfig without validation, for callers that complete the configuration
+// (command-line flags) before validating it.
+func ReadConfig(path string) (Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read gateway config %q: %w", path, err)
 	}
-	c, err := ParseConfig(raw)
+	c, err := decodeConfig(raw)
 	if err != nil {
 		return Config{}, fmt.Errorf("gateway config %q: %w", path, err)
 	}
@@ -114,13 +128,25 @@ func LoadConfig(path string) (Config, error) {
 
 // ParseConfig decodes YAML onto DefaultConfig and validates it.
 func ParseConfig(raw []byte) (Config, error) {
+	c, err := decodeConfig(raw)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func decodeConfig(raw []byte) (Config, error) {
 	c := DefaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Config{}, errors.New(strings.Join(te.Errors, "; "))
+		}
 		return Config{}, err
 	}
 	return c, nil
