@@ -36,7 +36,7 @@ type population struct {
 	mean    []float64
 }
 
-func loadPopulation(t *testing.T, name string) *population {
+func loadPopulation(t testing.TB, name string) *population {
 	t.Helper()
 	f, err := os.Open(fixtures + name)
 	if err != nil {
@@ -312,6 +312,27 @@ func TestDetectionRates(t *testing.T) {
 					t.Errorf("%s on %s: success rate %.3f below %.2f (seeds %v)", sc, ds, rate, want, missed)
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkCheckWine checks a 500-row wine batch with a drifted feature (so the neighbour
+// indicators score it twice) against a 1,000-row baseline: the detection test's unit of work.
+func BenchmarkCheckWine(b *testing.B) {
+	p := loadPopulation(b, "wine.csv")
+	rng := rand.New(rand.NewPCG(1, 2))
+	base, batch := p.draw(rng, 1000), p.draw(rng, 500)
+	attacks["covariate_shift_0.5sd"](p, rng, &batch)
+	br, _ := table.NewReader(strings.NewReader(p.csv(base)), "csv", table.Options{})
+	bl, err := dataset.Profile(br, dataset.ProfileOptions{Label: "label"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := p.csv(batch)
+	for b.Loop() {
+		cr, _ := table.NewReader(strings.NewReader(text), "csv", table.Options{})
+		if _, err := dataset.Check(bl, cr, dataset.CheckOptions{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

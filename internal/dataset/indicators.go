@@ -132,12 +132,17 @@ func (c *checker) neighbourIndicators(a *acc, seg string, drifted map[string]boo
 			labels = append(labels, it.label)
 		}
 	}
+	var w *within
 	counts := func(shift []float64) [4]int64 {
 		batch := newPoints(dim, len(a.res.Items))
 		for _, it := range a.res.Items {
 			batch.add(sp.point(it.vals, shift))
 		}
-		sc := score(batch, labels, ref, rl, cal.K)
+		if w == nil {
+			x := withinBatch(batch, cal.K)
+			w = &x
+		}
+		sc := score(batch, *w, labels, ref, rl, cal.K)
 		var out int64
 		for _, d := range sc.refK {
 			if d > cal.Outlier.Threshold {

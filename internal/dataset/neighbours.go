@@ -99,6 +99,7 @@ func (p points) kNearest(q []float64, skip int, ds []float64, ix []int) int {
 	}
 	limit := math.Inf(1)
 	x := p.x
+rows:
 	for i, off := 0, 0; off+dim <= len(x); i, off = i+1, off+dim {
 		if i == skip {
 			continue
@@ -106,8 +107,18 @@ func (p points) kNearest(q []float64, skip int, ds []float64, ix []int) int {
 		r := x[off : off+dim]
 		r = r[:len(q)]
 		var s float64
-		for j, v := range q {
-			t := v - r[j]
+		j := 0
+		// Four dimensions at a time, giving up on a row as soon as it cannot be among the k
+		// nearest: most rows are far, so most are dropped after the first few dimensions.
+		for ; j+4 <= len(q); j += 4 {
+			t0, t1, t2, t3 := q[j]-r[j], q[j+1]-r[j+1], q[j+2]-r[j+2], q[j+3]-r[j+3]
+			s += t0*t0 + t1*t1 + t2*t2 + t3*t3
+			if s >= limit {
+				continue rows
+			}
+		}
+		for ; j < len(q); j++ {
+			t := q[j] - r[j]
 			s += t * t
 		}
 		if s >= limit {
@@ -142,37 +153,53 @@ type rowScores struct {
 	inK       []float64 // distance to the k-th nearest other batch row
 }
 
-func score(batch points, blabels []string, ref points, rlabels []string, k int) rowScores {
+// within is each batch row's distance to its nearest and k-th nearest other batch row. A shift
+// of the whole batch leaves it unchanged, so it is computed once per batch.
+type within struct{ first, kth []float64 }
+
+func withinBatch(batch points, k int) within {
 	n := batch.len()
-	s := rowScores{disagree: make([]bool, n), nearDup: make([]bool, n), refK: make([]float64, n),
-		clustered: make([]bool, n), inK: make([]float64, n)}
-	ref1, in1 := make([]float64, n), make([]float64, n)
-	kr, ki := min(k, ref.len()), min(k, n-1)
-	ds, ix := make([]float64, max(kr, ki)), make([]int, max(kr, ki))
-	counts := map[string]int{}
+	w := within{first: make([]float64, n), kth: make([]float64, n)}
+	k = min(k, n-1)
+	if k <= 0 {
+		return w
+	}
+	ds, ix := make([]float64, k), make([]int, k)
 	for i := range n {
-		q := batch.row(i)
-		if m := ref.kNearest(q, -1, ds[:kr], ix[:kr]); m > 0 {
-			ref1[i], s.refK[i] = ds[0], ds[m-1]
-			if blabels != nil && rlabels != nil {
-				clear(counts)
-				best := 0
-				for _, j := range ix[:m] {
-					counts[rlabels[j]]++
-					best = max(best, counts[rlabels[j]])
-				}
-				s.disagree[i] = counts[blabels[i]] < best
-			}
-		}
-		if ki > 0 {
-			if m := batch.kNearest(q, i, ds[:ki], ix[:ki]); m > 0 {
-				in1[i], s.inK[i] = ds[0], ds[m-1]
-			}
+		if m := batch.kNearest(batch.row(i), i, ds, ix); m > 0 {
+			w.first[i], w.kth[i] = ds[0], ds[m-1]
 		}
 	}
-	mRef, mIn := median(ref1), median(in1)
+	return w
+}
+
+func score(batch points, w within, blabels []string, ref points, rlabels []string, k int) rowScores {
+	n := batch.len()
+	s := rowScores{disagree: make([]bool, n), nearDup: make([]bool, n), refK: make([]float64, n),
+		clustered: make([]bool, n), inK: w.kth}
+	ref1 := make([]float64, n)
+	kr := min(k, ref.len())
+	ds, ix := make([]float64, kr), make([]int, kr)
+	counts := map[string]int{}
 	for i := range n {
-		s.nearDup[i] = (ki > 0 && in1[i] < nearDupRatio*mIn) || ref1[i] < nearDupRatio*mRef
+		m := ref.kNearest(batch.row(i), -1, ds, ix)
+		if m == 0 {
+			continue
+		}
+		ref1[i], s.refK[i] = ds[0], ds[m-1]
+		if blabels != nil && rlabels != nil {
+			clear(counts)
+			best := 0
+			for _, j := range ix[:m] {
+				counts[rlabels[j]]++
+				best = max(best, counts[rlabels[j]])
+			}
+			s.disagree[i] = counts[blabels[i]] < best
+		}
+	}
+	mRef, mIn := median(ref1), median(w.first)
+	for i := range n {
+		s.nearDup[i] = (n > 1 && w.first[i] < nearDupRatio*mIn) || ref1[i] < nearDupRatio*mRef
 	}
 	return s
 }
@@ -251,7 +278,7 @@ func calibrate(b *Baseline, seed uint64) *Calibration {
 				}
 			}
 		}
-		sc := score(chunk, cl, rest, rl, neighbourK)
+		sc := score(chunk, withinBatch(chunk, neighbourK), cl, rest, rl, neighbourK)
 		disagree += count(sc.disagree)
 		neardup += count(sc.nearDup)
 		trials += int64(chunk.len())
