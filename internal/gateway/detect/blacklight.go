@@ -58,7 +58,7 @@ func (e *Engine) blacklight(ep *endpointState, cs *clientState, z []float64) (*a
 	}
 	matches := 0
 	for _, h := range b.history {
-		if shared(fp, h) >= need {
+		if shared(fp, h, need) >= need {
 			matches++
 		}
 	}
@@ -91,10 +91,11 @@ func (e *Engine) blacklight(ep *endpointState, cs *clientState, z []float64) (*a
 	return a, linkAlarm
 }
 
-// shared counts the hashes two fingerprints (sorted descending) have in common.
-func shared(a, b []uint64) int {
+// shared counts the hashes two fingerprints (sorted descending) have in common, stopping early
+// once need is reached or out of reach.
+func shared(a, b []uint64, need int) int {
 	n, i, j := 0, 0, 0
-	for i < len(a) && j < len(b) {
+	for i < len(a) && j < len(b) && n < need && n+min(len(a)-i, len(b)-j) >= need {
 		switch {
 		case a[i] == b[j]:
 			n++

@@ -45,11 +45,14 @@ type Config struct {
 	Pattern    PatternConfig    `yaml:"pattern"`
 }
 
-// PRADAConfig: the alarm is W < Delta on the last Window minimum distances, after MinQueries.
+// PRADAConfig: the alarm is W < Delta on the last Window minimum distances, after MinQueries,
+// in Persist consecutive evaluations (natural traffic dips below Delta now and then; synthetic
+// queries stay there).
 type PRADAConfig struct {
 	Delta      float64 `yaml:"delta"`
 	MinQueries int     `yaml:"min_queries"`
 	Window     int     `yaml:"window"`
+	Persist    int     `yaml:"persist"`
 	MaxPoints  int     `yaml:"max_points"` // growing-set points kept per class
 	// Duplicate is the radius, in standard deviations per feature (× √d), under which a query
 	// counts as a repeat of an earlier one and is left out.
@@ -98,8 +101,8 @@ type PatternConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxClients: 10000, Every: 10, Cooldown: 50,
-		PRADA:      PRADAConfig{Delta: 0.70, MinQueries: 50, Window: 200, MaxPoints: 300, Duplicate: 0.25},
-		Blacklight: BlacklightConfig{Step: 0.5, Rounds: 4, Window: 2, TopN: 50, Match: 0.6, History: 100, Recent: 50, MinMatches: 8, Index: 50000, LinkMin: 10},
+		PRADA:      PRADAConfig{Delta: 0.70, MinQueries: 50, Window: 200, Persist: 2, MaxPoints: 300, Duplicate: 0.25},
+		Blacklight: BlacklightConfig{Step: 0.5, Rounds: 4, Window: 2, TopN: 20, Match: 0.6, History: 100, Recent: 50, MinMatches: 8, Index: 50000, LinkMin: 10},
 		Drift:      DriftConfig{Window: 50, MinQueries: 30, OODRate: 0.25, MaxSample: 2000},
 		Pattern:    PatternConfig{Window: 50, MinQueries: 30, SweepRate: 0.5, CoverageRate: 0.3, ErrorRate: 0.5, MinErrors: 20, PerMinute: 0},
 	}
@@ -399,6 +402,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PRADA.MinQueries, d.PRADA.MinQueries)
 	def(&c.PRADA.Window, d.PRADA.Window)
 	def(&c.PRADA.MaxPoints, d.PRADA.MaxPoints)
+	def(&c.PRADA.Persist, d.PRADA.Persist)
 	deff(&c.PRADA.Duplicate, d.PRADA.Duplicate)
 	b := &c.Blacklight
 	deff(&b.Step, d.Blacklight.Step)

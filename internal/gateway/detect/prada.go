@@ -16,6 +16,7 @@ type pradaState struct {
 	classes map[int]*pradaClass
 	dists   ring
 	seen    int
+	low     int // consecutive evaluations below Delta
 }
 
 type pradaClass struct {
@@ -25,6 +26,8 @@ type pradaClass struct {
 	mean   float64
 	m2     float64
 }
+
+const pradaWarmup = 10 // growing-set points a class needs before its distances count
 
 func (p *pradaState) observe(cfg *PRADAConfig, z []float64, class int, evaluate bool) *alarm {
 	if p.classes == nil {
@@ -65,8 +68,14 @@ func (p *pradaState) observe(cfg *PRADAConfig, z []float64, class int, evaluate 
 	if c.n > 1 {
 		sd = math.Sqrt(c.m2 / (c.n - 1))
 	}
+	warm := len(c.points) >= pradaWarmup
 	if d > math.Max(0, c.mean-sd) {
 		c.add(z, cfg.MaxPoints)
+	}
+	if !warm {
+		// A class's first queries are far from its nearly empty growing set whatever the
+		// client does: leaving them out keeps the tail of natural traffic short.
+		return nil
 	}
 	p.dists.add(d)
 	p.seen++
@@ -78,6 +87,10 @@ func (p *pradaState) observe(cfg *PRADAConfig, z []float64, class int, evaluate 
 		w = 0 // all distances equal: as far from normal as it gets
 	}
 	if w >= cfg.Delta {
+		p.low = 0
+		return nil
+	}
+	if p.low++; p.low < cfg.Persist {
 		return nil
 	}
 	return &alarm{
@@ -85,7 +98,7 @@ func (p *pradaState) observe(cfg *PRADAConfig, z []float64, class int, evaluate 
 		title:     fmt.Sprintf("Query distances look synthetic (Shapiro-Wilk W = %.3f < %.2f): likely model extraction", w, cfg.Delta),
 		statistic: w, threshold: cfg.Delta,
 		extra: map[string]any{"test": "shapiro-wilk on minimum L2 distances (PRADA)", "distances": p.dists.len(),
-			"classes": len(p.classes)},
+			"classes": len(p.classes), "consecutive_evaluations": p.low},
 		atlas: []string{"AML.T0024"}, owasp: []string{"ML05"}, conf: 0.8,
 	}
 }
