@@ -117,8 +117,8 @@ func (a *aggregator) flush() {
 		if f.Subject.Kind == "client" {
 			k.client = f.Subject.Name
 		}
-		if k.client == "" {
-			continue
+		if k.client == "" || k.endpoint == "" {
+			continue // block list changes: reported as findings only
 		}
 		byKey[k] = append(byKey[k], f)
 		if _, ok := windows[k]; !ok {
