@@ -24,6 +24,7 @@ import (
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
 	"github.com/pipewarden/pipewarden/internal/httpapi"
+	"github.com/pipewarden/pipewarden/internal/modelwatch"
 	"github.com/pipewarden/pipewarden/internal/rules"
 	"github.com/pipewarden/pipewarden/internal/store"
 	"github.com/pipewarden/pipewarden/internal/store/postgres"
@@ -62,6 +63,10 @@ type App struct {
 	auth     *authenticator
 	engine   *rules.Engine
 	reloader *rules.Reloader
+	ingest   *ingester
+	models   *modelwatch.Manager
+	watcher  *modelwatch.Watcher
+	scanner  *dirScanner
 
 	srv      *http.Server
 	ln       net.Listener
@@ -131,12 +136,21 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 
+	a.ingest = &ingester{w: a.writer, bus: a.events, m: m}
+	var mounts []httpapi.Mount
+	modelMounts, err := a.setupModels()
+	if err != nil {
+		a.writer.Close()
+		st.Close()
+		return nil, err
+	}
+	mounts = append(mounts, modelMounts...)
 	a.api = httpapi.New(httpapi.Options{
 		Decoder: event.NewDecoder(event.Limits{
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxEventBytes: cfg.Limits.MaxEventBytes,
 			MaxBatch: cfg.Limits.MaxBatchEvents, MaxDepth: cfg.Limits.MaxDepth,
 		}, o.Now),
-		Ingester:      &ingester{w: a.writer, bus: a.events, m: m},
+		Ingester:      a.ingest,
 		Reader:        st,
 		Auth:          a.auth,
 		Ready:         a.ready,
@@ -146,6 +160,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Logger:        a.log,
 		Now:           o.Now,
 		Rules:         rulesAPI{a},
+		Mounts:        mounts,
 	})
 	return a, nil
 }
@@ -185,8 +200,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.ln = ln
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancelBG = cancel
-	a.events.Start(bgCtx)
-	a.findings.Start(bgCtx)
+	// Consumers keep a context that outlives the producers so they can drain on Stop.
+	a.events.Start(context.WithoutCancel(ctx))
+	a.findings.Start(context.WithoutCancel(ctx))
 	a.srv = &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -205,6 +221,7 @@ func (a *App) Start(ctx context.Context) error {
 	}()
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); a.rulesLoop(bgCtx) }()
+	a.runModels(bgCtx)
 	if a.cfg.Store.Retention.Events > 0 {
 		a.bg.Add(1)
 		go func() { defer a.bg.Done(); a.retentionLoop(bgCtx) }()
@@ -233,7 +250,12 @@ func (a *App) Stop(ctx context.Context) error {
 				a.srv.Close()
 			}
 		}
-		// No request can publish any more: drain what consumers still hold.
+		// Stop the daemon's own producers (watchers, scanners, loops) so nothing new is published.
+		if a.cancelBG != nil {
+			a.cancelBG()
+		}
+		a.bg.Wait()
+		// No request or producer can publish any more: drain what consumers still hold.
 		if err := a.events.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -242,10 +264,6 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		a.saveRulesState(context.Background())
 		a.writer.Close()
-		if a.cancelBG != nil {
-			a.cancelBG()
-		}
-		a.bg.Wait()
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}

@@ -419,3 +419,8 @@ func TestRestartKeepsTokenAndEvents(t *testing.T) {
 		t.Error("a restart must keep the existing admin token")
 	}
 }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

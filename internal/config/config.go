@@ -36,6 +36,7 @@ type Config struct {
 	Auth            Auth          `yaml:"auth"`
 	Metrics         Metrics       `yaml:"metrics"`
 	Rules           Rules         `yaml:"rules"`
+	Models          Models        `yaml:"models"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
@@ -126,6 +127,36 @@ type Rules struct {
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 }
 
+// Models configures model integrity: watched directories, approvals, scanning.
+type Models struct {
+	// Watch lists model directories kept to their approved versions and scanned on change.
+	Watch []ModelWatch `yaml:"watch"`
+	// Trust verifies signatures of approvals: a PEM public key or a CA certificate chain.
+	Trust ModelTrust `yaml:"trust"`
+	// CASMaxBytes caps the store of approved model files in the data directory.
+	CASMaxBytes int64 `yaml:"cas_max_bytes"`
+	// Rescan is the period of the full re-hash (the safety net under file notifications).
+	Rescan time.Duration `yaml:"rescan"`
+	// Scan runs the unsafe-model scanner on every changed file of a watched directory.
+	Scan bool `yaml:"scan"`
+	// ScanInterval is how often watched directories are checked for files to scan.
+	ScanInterval time.Duration `yaml:"scan_interval"`
+	// Allow extends the pickle import allowlist ("module.name" or "module.*").
+	Allow []string `yaml:"allow"`
+}
+
+// ModelWatch is one watched model directory.
+type ModelWatch struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
+}
+
+// ModelTrust says how approval signatures are verified.
+type ModelTrust struct {
+	Key       string `yaml:"key"`
+	CertChain string `yaml:"cert_chain"`
+}
+
 // Metrics controls access to /metrics.
 type Metrics struct {
 	Access string `yaml:"access"`
@@ -147,6 +178,7 @@ func Default() *Config {
 		Bus:             Bus{Driver: "memory", QueueSize: 100000},
 		Auth:            Auth{Tokens: []Token{}},
 		Metrics:         Metrics{Access: "loopback"},
+		Models:          Models{Watch: []ModelWatch{}, CASMaxBytes: 64 << 30, Rescan: 5 * time.Minute, Scan: true, ScanInterval: 2 * time.Second, Allow: []string{}},
 		Rules:           Rules{Files: []string{}, Policy: map[string]any{}, WatchInterval: 2 * time.Second, SnapshotInterval: 30 * time.Second},
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -263,6 +295,11 @@ func (c *Config) resolve(dir string) {
 	for i, f := range c.Rules.Files {
 		c.Rules.Files[i] = abs(f)
 	}
+	for i := range c.Models.Watch {
+		c.Models.Watch[i].Path = abs(c.Models.Watch[i].Path)
+	}
+	c.Models.Trust.Key = abs(c.Models.Trust.Key)
+	c.Models.Trust.CertChain = abs(c.Models.Trust.CertChain)
 }
 
 // SQLitePath is where the embedded store lives.
@@ -354,6 +391,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Rules.WatchInterval < 0 || c.Rules.SnapshotInterval < 0 {
 		bad("rules: intervals must not be negative")
+	}
+	names := map[string]bool{}
+	for i, w := range c.Models.Watch {
+		if w.Name == "" || w.Path == "" {
+			bad("models.watch[%d]: name and path are required", i)
+		}
+		if names[w.Name] {
+			bad("models.watch[%d]: model %q is listed twice", i, w.Name)
+		}
+		names[w.Name] = true
+	}
+	if c.Models.Trust.Key != "" && c.Models.Trust.CertChain != "" {
+		bad("models.trust: give key or cert_chain, not both")
+	}
+	if c.Models.CASMaxBytes <= 0 || c.Models.ScanInterval <= 0 {
+		bad("models: cas_max_bytes and scan_interval must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout: must be positive")

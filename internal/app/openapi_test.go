@@ -1,4 +1,4 @@
-package httpapi_test
+package app_test
 
 import (
 	"os"
@@ -7,11 +7,10 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/pipewarden/pipewarden/internal/httpapi"
 )
 
-// TestOpenAPIMatchesRoutes keeps docs/openapi.yaml and the registered routes in step.
+// TestOpenAPIMatchesRoutes keeps docs/openapi.yaml and the daemon's registered routes (its own and
+// every mounted component's) in step.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	b, err := os.ReadFile("../../docs/openapi.yaml")
 	if err != nil {
@@ -37,7 +36,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	sort.Strings(documented)
-	registered := httpapi.New(httpapi.Options{}).Routes()
+	h := start(t, nil, nil)
+	registered := h.app.Routes()
 	want := map[string]bool{}
 	for _, r := range registered {
 		want[r] = true
