@@ -126,3 +126,102 @@ func le32(n int) string {
 	binary.LittleEndian.PutUint32(x[:], uint32(n))
 	return string(x[:])
 }
+
+// modelPickle writes the data.pkl that torch.save writes for a state_dict of n float32 tensors
+// (protocol 2, CPython's memo numbering): per tensor a key string, a persistent-id tuple
+// ('storage', FloatStorage, key, 'cpu', numel), shape and stride tuples and the metadata
+// OrderedDict, with repeated globals and strings fetched back through BINGET/LONG_BINGET.
+func modelPickle(n int) []byte {
+	var b bytes.Buffer
+	memo := 0
+	put := func() int {
+		if memo < 256 {
+			b.WriteByte('q')
+			b.WriteByte(byte(memo))
+		} else {
+			b.WriteByte('r')
+			binary.Write(&b, binary.LittleEndian, uint32(memo))
+		}
+		memo++
+		return memo - 1
+	}
+	get := func(i int) {
+		if i < 256 {
+			b.WriteByte('h')
+			b.WriteByte(byte(i))
+			return
+		}
+		b.WriteByte('j')
+		binary.Write(&b, binary.LittleEndian, uint32(i))
+	}
+	str := func(s string) int {
+		b.WriteByte('X')
+		binary.Write(&b, binary.LittleEndian, uint32(len(s)))
+		b.WriteString(s)
+		return put()
+	}
+	known := map[string]int{}
+	once := func(key string, write func()) {
+		if i, ok := known[key]; ok {
+			get(i)
+			return
+		}
+		write()
+		known[key] = put()
+	}
+	b.WriteString("\x80\x02ccollections\nOrderedDict\n")
+	known["OrderedDict"] = put()
+	b.WriteString(")R")
+	put()
+	b.WriteByte('(')
+	for i := 0; i < n; i++ {
+		str(fmt.Sprintf("encoder.layers.%d.block%d.weight", i/8, i%8))
+		once("rebuild", func() { b.WriteString("ctorch._utils\n_rebuild_tensor_v2\n") })
+		b.WriteString("((")
+		once("storage", func() { b.WriteString("X\x07\x00\x00\x00storage") })
+		once("FloatStorage", func() { b.WriteString("ctorch\nFloatStorage\n") })
+		str(fmt.Sprint(i))
+		once("cpu", func() { b.WriteString("X\x03\x00\x00\x00cpu") })
+		numel := 64 * (i%16 + 1)
+		b.WriteByte('M')
+		binary.Write(&b, binary.LittleEndian, uint16(numel))
+		b.WriteByte('t')
+		put()
+		b.WriteString("QK\x00K\x40M")
+		binary.Write(&b, binary.LittleEndian, uint16(numel/64))
+		b.WriteByte(0x86)
+		put()
+		b.WriteString("M")
+		binary.Write(&b, binary.LittleEndian, uint16(numel/64))
+		b.WriteString("K\x01\x86")
+		put()
+		b.WriteByte(0x89)
+		get(known["OrderedDict"])
+		b.WriteString(")R")
+		put()
+		b.WriteByte('t')
+		put()
+		b.WriteByte('R')
+		put()
+		if i%1000 == 999 {
+			b.WriteString("u(")
+		}
+	}
+	b.WriteString("u}X\t\x00\x00\x00_metadatah\x00)RX\x00\x00\x00\x00}X\x07\x00\x00\x00versionK\x01sssb.")
+	return b.Bytes()
+}
+
+// BenchmarkPickleWalkModel measures opcode walking on a PyTorch state_dict pickle of tensors'
+// storage references (the data.pkl of a ZIP checkpoint).
+func BenchmarkPickleWalkModel(b *testing.B) {
+	data := modelPickle(200_000)
+	s := newScanner(b)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := s.ScanReader(context.Background(), "data.pkl", bytes.NewReader(data), int64(len(data)))
+		if r.Outcome != modelscan.Clean {
+			b.Fatalf("%s", dump(r))
+		}
+	}
+}

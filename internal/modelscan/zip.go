@@ -331,9 +331,11 @@ func (j *job) checkDuplicates(all []*zipEntry) {
 	for _, e := range all {
 		seen[e.name]++
 	}
-	for name, n := range seen {
-		if n > 1 {
-			j.add(RuleZipDuplicate, finding.High, "zip archive has duplicate entries", map[string]any{"name": name, "copies": n})
+	// In directory order, so that the same archive always gives the same evidence.
+	for _, e := range all {
+		if n := seen[e.name]; n > 1 {
+			j.add(RuleZipDuplicate, finding.High, "zip archive has duplicate entries", map[string]any{"name": e.name, "copies": n})
+			seen[e.name] = 0
 		}
 	}
 	sorted := append([]*zipEntry(nil), all...)
