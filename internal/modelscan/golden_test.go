@@ -28,10 +28,10 @@ const goldenPath = "testdata/golden-findings.jsonl.gz"
 
 // goldenCase is one input of the differential test and the scanner that judges it.
 type goldenCase struct {
-	name    string // unique key
-	file    string // name given to the scanner (its extension makes the scan stricter)
-	data    []byte
-	limits  int    // 0, or 1 + the index in tightLimits of the limits the scanner runs with
+	name   string // unique key
+	file   string // name given to the scanner (its extension makes the scan stricter)
+	data   []byte
+	limits int // 0, or 1 + the index in tightLimits of the limits the scanner runs with
 }
 
 // goldenResult is what must not change: outcome, format and every finding's rule, severity,
