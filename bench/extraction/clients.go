@@ -86,7 +86,8 @@ func (s *sweep) answer([]float64, int) {}
 
 // jacobian is Papernot et al.'s Jacobian-based dataset augmentation (2017): from a few seeds, it
 // trains a substitute on the labels it gets back, then adds x + λ·sign(∂p_label/∂x) for every
-// point so far, with λ = 0.1 of each feature's range, doubling its set each round.
+// point so far, with λ = 0.1 of each feature's range among its seeds, doubling its set each
+// round.
 type jacobian struct {
 	m       moments
 	k       int
@@ -95,8 +96,10 @@ type jacobian struct {
 	ys      []int
 }
 
-func newJacobian(seeds [][]float64, m moments, k int) *jacobian {
-	j := &jacobian{m: m, k: k}
+// The attacker knows only its seeds: its feature scales are their ranges, not the training
+// data's.
+func newJacobian(seeds [][]float64, k int) *jacobian {
+	j := &jacobian{m: momentsOf(seeds), k: k}
 	for _, s := range seeds {
 		j.pending = append(j.pending, append([]float64(nil), s...))
 	}

@@ -102,7 +102,7 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 			case "uniform":
 				q = &uniform{rng: rand.New(rand.NewPCG(seed, 7)), m: m}
 			case "jacobian":
-				q = newJacobian(seeds, m, d.k)
+				q = newJacobian(seeds, d.k)
 			case "perturb":
 				q = &perturb{rng: rand.New(rand.NewPCG(seed, 8)), seed: pick(), m: m}
 			case "sweep":

@@ -28,12 +28,12 @@ type blIndex struct {
 	entries []blEntry
 	next    int
 	byHash  map[uint64][]int32
-	counts  map[int32]int
+	cand    []int32     // scratch: candidate entries of one lookup
 	offsets [][]float64 // per round, per feature
 }
 
 func newBLIndex(capacity int) *blIndex {
-	return &blIndex{entries: make([]blEntry, 0, min(capacity, 4096)), byHash: map[uint64][]int32{}, counts: map[int32]int{}}
+	return &blIndex{entries: make([]blEntry, 0, min(capacity, 4096)), byHash: map[uint64][]int32{}}
 }
 
 type blClient struct {
@@ -73,7 +73,7 @@ func (e *Engine) blacklight(ep *endpointState, cs *clientState, z []float64) (*a
 	score := b.recent.sum() / float64(b.recent.len())
 	// Clients that re-score the same records share near-duplicates naturally: a link is only
 	// worth a finding when the client itself already looks like a query-based attack.
-	linkAlarm := e.link(ep.index, cs, fp, need, score >= cfg.MinMatches/2)
+	linkAlarm := e.link(ep.index, cs, fp, need, score >= 0.75*cfg.MinMatches)
 	if !b.recent.full {
 		return nil, linkAlarm
 	}
@@ -114,20 +114,26 @@ func shared(a, b []uint64, need int) int {
 // keep matching another client's.
 func (e *Engine) link(ix *blIndex, cs *clientState, fp []uint64, need int, suspect bool) *alarm {
 	cfg := &e.cfg.Blacklight
-	clear(ix.counts)
+	ix.cand = ix.cand[:0]
 	for _, h := range fp {
 		for _, id := range ix.byHash[h] {
 			if ix.entries[id].client != cs.id {
-				ix.counts[id]++
+				ix.cand = append(ix.cand, id)
 			}
 		}
 	}
+	slices.Sort(ix.cand)
 	other := ""
-	for id, c := range ix.counts {
-		if c >= need {
-			other = ix.entries[id].client
+	for i := 0; i < len(ix.cand); {
+		j := i
+		for j < len(ix.cand) && ix.cand[j] == ix.cand[i] {
+			j++
+		}
+		if j-i >= need {
+			other = ix.entries[ix.cand[i]].client
 			break
 		}
+		i = j
 	}
 	ix.add(cs.id, fp, cfg.Index)
 	if other == "" {

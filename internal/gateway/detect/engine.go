@@ -27,6 +27,7 @@ const (
 	RuleLinked        = "gateway.query_attack.linked_clients"
 	RuleOOD           = "gateway.input.out_of_distribution"
 	RuleSweep         = "gateway.pattern.sweep"
+	RuleSignSteps     = "gateway.pattern.sign_steps"
 	RuleCoverage      = "gateway.pattern.coverage"
 	RuleErrors        = "gateway.pattern.errors"
 	RuleRate          = "gateway.volume.rate"
@@ -91,6 +92,7 @@ type PatternConfig struct {
 	Window       int     `yaml:"window"`
 	MinQueries   int     `yaml:"min_queries"`
 	SweepRate    float64 `yaml:"sweep_rate"`
+	SignStepRate float64 `yaml:"sign_step_rate"`
 	CoverageRate float64 `yaml:"coverage_rate"`
 	ErrorRate    float64 `yaml:"error_rate"`
 	MinErrors    int     `yaml:"min_errors"`
@@ -100,11 +102,11 @@ type PatternConfig struct {
 // DefaultConfig returns the defaults documented in docs/gateway.md.
 func DefaultConfig() Config {
 	return Config{
-		MaxClients: 10000, Every: 10, Cooldown: 50,
+		MaxClients: 10000, Every: 10, Cooldown: 30,
 		PRADA:      PRADAConfig{Delta: 0.70, MinQueries: 50, Window: 200, Persist: 2, MaxPoints: 300, Duplicate: 0.25},
-		Blacklight: BlacklightConfig{Step: 0.5, Rounds: 4, Window: 2, TopN: 20, Match: 0.6, History: 100, Recent: 50, MinMatches: 8, Index: 50000, LinkMin: 10},
-		Drift:      DriftConfig{Window: 50, MinQueries: 30, OODRate: 0.25, MaxSample: 2000},
-		Pattern:    PatternConfig{Window: 50, MinQueries: 30, SweepRate: 0.5, CoverageRate: 0.3, ErrorRate: 0.5, MinErrors: 20, PerMinute: 0},
+		Blacklight: BlacklightConfig{Step: 0.5, Rounds: 4, Window: 2, TopN: 20, Match: 0.6, History: 50, Recent: 50, MinMatches: 6, Index: 50000, LinkMin: 10},
+		Drift:      DriftConfig{Window: 50, MinQueries: 30, OODRate: 0.2, MaxSample: 2000},
+		Pattern:    PatternConfig{Window: 50, MinQueries: 30, SweepRate: 0.5, SignStepRate: 0.3, CoverageRate: 0.4, ErrorRate: 0.5, MinErrors: 20, PerMinute: 0},
 	}
 }
 
@@ -423,6 +425,7 @@ func (c Config) withDefaults() Config {
 	def(&p.Window, d.Pattern.Window)
 	def(&p.MinQueries, d.Pattern.MinQueries)
 	deff(&p.SweepRate, d.Pattern.SweepRate)
+	deff(&p.SignStepRate, d.Pattern.SignStepRate)
 	deff(&p.CoverageRate, d.Pattern.CoverageRate)
 	deff(&p.ErrorRate, d.Pattern.ErrorRate)
 	def(&p.MinErrors, d.Pattern.MinErrors)

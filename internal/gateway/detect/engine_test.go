@@ -138,6 +138,21 @@ func TestDetectorsFireOnTheirAttacksOnly(t *testing.T) {
 				return x
 			}
 		}, detect.RuleQueryAttack},
+		{"sign-gradient steps (Jacobian augmentation)", func(w *world) func(int) []float64 {
+			set := [][]float64{w.held[0], w.held[1], w.held[2], w.held[3]}
+			return func(i int) []float64 {
+				if i < len(set) {
+					return set[i]
+				}
+				p := set[w.rng.IntN(len(set))] // a step of 0.05 of each feature's range from an earlier point
+				x := make([]float64, len(p))
+				for j := range x {
+					x[j] = p[j] + 0.05*(w.hi[j]-w.lo[j])*float64(1-2*w.rng.IntN(2))
+				}
+				set = append(set, x)
+				return x
+			}
+		}, detect.RuleSignSteps},
 		{"one feature at a time", func(w *world) func(int) []float64 {
 			seed := w.held[1]
 			return func(i int) []float64 {

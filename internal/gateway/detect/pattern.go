@@ -19,7 +19,17 @@ type patternState struct {
 	sweeps   ring
 	novel    ring
 	pairs    int
+	recent   [][]float64 // the client's last queries, for sign steps
+	nextRec  int
+	steps    ring
+	stepSeen map[uint64]int
+	stepRing []uint64
+	stepNext int
+	keyBuf   []uint64
 }
+
+// signStepRecent is how many of the client's last queries a new one is compared with.
+const signStepRecent = 32
 
 func (p *patternState) status(cfg *PatternConfig, q Query) *alarm {
 	if p.errors.v == nil {
@@ -92,6 +102,9 @@ func (p *patternState) shape(cfg *PatternConfig, b *Baseline, x, z []float64, ev
 		}
 	}
 	p.prev = append(p.prev[:0], x...)
+	if out == nil {
+		out = p.signSteps(cfg, x)
+	}
 	if out != nil || b == nil || len(b.cells) == 0 {
 		return out
 	}
@@ -115,4 +128,85 @@ func (p *patternState) shape(cfg *PatternConfig, b *Baseline, x, z []float64, ev
 		extra: map[string]any{"window": p.novel.len(), "baseline_novel_rate": round(b.novelRate)},
 		atlas: []string{"AML.T0024"}, owasp: []string{"ML05"}, conf: 0.5,
 	}
+}
+
+// signSteps detects sign-gradient steps (FGSM, Papernot's Jacobian augmentation): x + λ·sign(∇)
+// moves every feature by the same absolute amount λ·a_j whatever the signs, with a_j the
+// attacker's own per-feature scale, unknown to us but fixed. So the vector of absolute
+// differences between a query and an earlier one recurs exactly across the attacker's queries;
+// natural variation never repeats it. Differences with a zero component (exact repeats, sweeps)
+// are left to the other detectors.
+func (p *patternState) signSteps(cfg *PatternConfig, x []float64) *alarm {
+	if len(x) < 3 {
+		return nil
+	}
+	if p.steps.v == nil {
+		p.steps = newRing(cfg.Window)
+		p.stepSeen = map[uint64]int{}
+	}
+	step := 0.0
+	keys := p.keyBuf[:0]
+	for _, r := range p.recent {
+		k, ok := stepKey(x, r)
+		if !ok {
+			continue
+		}
+		if p.stepSeen[k] > 0 {
+			step = 1
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if len(p.stepRing) == stepKeys {
+			old := p.stepRing[p.stepNext]
+			if p.stepSeen[old]--; p.stepSeen[old] <= 0 {
+				delete(p.stepSeen, old)
+			}
+			p.stepRing[p.stepNext] = k
+			p.stepNext = (p.stepNext + 1) % stepKeys
+		} else {
+			p.stepRing = append(p.stepRing, k)
+		}
+		p.stepSeen[k]++
+	}
+	p.keyBuf = keys
+	q := append([]float64(nil), x...)
+	if len(p.recent) < signStepRecent {
+		p.recent = append(p.recent, q)
+	} else {
+		p.recent[p.nextRec] = q
+		p.nextRec = (p.nextRec + 1) % signStepRecent
+	}
+	p.steps.add(step)
+	if p.steps.len() < cfg.MinQueries {
+		return nil
+	}
+	rate := p.steps.sum() / float64(p.steps.len())
+	if rate < cfg.SignStepRate {
+		return nil
+	}
+	return &alarm{
+		rule: RuleSignSteps, detector: Pattern, severity: finding.High,
+		title:     fmt.Sprintf("%.0f%% of recent queries repeat an earlier query's per-feature step sizes: sign-gradient steps (adversarial crafting or Jacobian-based extraction)", 100*rate),
+		statistic: rate, threshold: cfg.SignStepRate,
+		extra: map[string]any{"window": p.steps.len()},
+		atlas: []string{"AML.T0043", "AML.T0024"}, owasp: []string{"ML01", "ML05"}, conf: 0.8,
+	}
+}
+
+const stepKeys = 1024 // step-size keys remembered per client
+
+// stepKey hashes |x-r| with each component rounded to about six significant digits (so that
+// (p+λa)-p and λa, which differ in the last bits, agree); ok is false if a component is zero.
+func stepKey(x, r []float64) (uint64, bool) {
+	h := uint64(14695981039346656037)
+	for j := range x {
+		d := math.Abs(x[j] - r[j])
+		if d == 0 || math.IsNaN(d) || math.IsInf(d, 0) {
+			return 0, false
+		}
+		b := (math.Float64bits(d) + 1<<31) >> 32
+		h = (h ^ b) * 1099511628211
+	}
+	return h, true
 }

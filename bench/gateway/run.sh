@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End-to-end proxy benchmark: wrk on loopback against (a) the model server directly, (b) a bare
+# httputil.ReverseProxy, (c) pipewarden gateway with every detector on, (d) nginx as a reverse
+# proxy, all with the same 6 KB KServe v2 body. Run from the repository root:
+#
+#   bash bench/gateway/run.sh            # DURATION=10s CONNS=32 to change the load
+#
+# Installs wrk and nginx from Debian if they are missing. Prints one Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-32}"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null
+fi
+
+go build -o "$WORK/pipewarden" ./cmd/pipewarden
+go build -o "$WORK/helper" ./bench/gateway
+"$WORK/helper" body -out "$WORK/body.json" -baseline "$WORK/baseline.json" >&2
+
+UP=18080 BARE=18081 GW=18082 NGX=18083 ADMIN=18084
+"$WORK/helper" upstream -listen 127.0.0.1:$UP &
+"$WORK/helper" bare -listen 127.0.0.1:$BARE -upstream http://127.0.0.1:$UP &
+# Every detector runs; escalation is off so that wrk's one client, which repeats one body, is
+# never throttled and every request is proxied.
+cat > "$WORK/gateway.yaml" <<YAML
+listen: 127.0.0.1:$GW
+admin_listen: 127.0.0.1:$ADMIN
+data_dir: $WORK/gw
+escalation: {off: true}
+routes:
+  - name: bench
+    upstream: http://127.0.0.1:$UP
+    protocol: kserve-v2
+    features: 13
+    baseline: $WORK/baseline.json
+YAML
+"$WORK/pipewarden" gateway --config "$WORK/gateway.yaml" >"$WORK/gw.out" 2>"$WORK/gw.err" &
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  upstream model { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX;
+    client_body_buffer_size 16k;
+    location / { proxy_pass http://model; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
+sleep 2
+
+cat > "$WORK/post.lua" <<LUA
+local f = io.open("$WORK/body.json", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+measure() { # name url → "p50 p99 rps" for a latency run (1 connection) and a load run
+  local lat load
+  lat="$(wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/post.lua" "$2/v2/models/bench/infer")"
+  load="$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$WORK/post.lua" "$2/v2/models/bench/infer")"
+  local p50 p99 rps non2xx
+  p50="$(awk '/^ +50%/{print $2}' <<<"$lat")"
+  p99="$(awk '/^ +99%/{print $2}' <<<"$lat")"
+  rps="$(awk '/^Requests\/sec/{print $2}' <<<"$load")"
+  lp50="$(awk '/^ +50%/{print $2}' <<<"$load")"
+  non2xx="$(awk '/Non-2xx/{print $5}' <<<"$load")"
+  echo "| $1 | $p50 | $p99 | $rps | $lp50 | ${non2xx:-0} |"
+}
+
+echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average $(cut -d' ' -f1-3 /proc/loadavg); wrk $DURATION, 1 connection for latency, $CONNS connections for throughput."
+echo
+echo "| target | p50 latency, 1 conn | p99 latency, 1 conn | requests/s, $CONNS conns | p50 latency, $CONNS conns | non-2xx |"
+echo "|---|---|---|---|---|---|"
+measure "direct (model server)" "http://127.0.0.1:$UP"
+measure "bare httputil.ReverseProxy" "http://127.0.0.1:$BARE"
+measure "pipewarden gateway (detectors on)" "http://127.0.0.1:$GW"
+measure "nginx 1 worker" "http://127.0.0.1:$NGX"
+echo
+TOKEN="$(cat "$WORK/gw/gateway-admin.token")"
+curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN/v1/gateway/clients" \
+  | sed -n 's/.*"gateway":\({[^}]*}\).*/gateway stats: \1/p'
