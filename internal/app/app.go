@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pipewarden/pipewarden/internal/audit"
 	"github.com/pipewarden/pipewarden/internal/bus"
 	"github.com/pipewarden/pipewarden/internal/config"
 	"github.com/pipewarden/pipewarden/internal/event"
@@ -67,6 +68,14 @@ type App struct {
 	models   *modelwatch.Manager
 	watcher  *modelwatch.Watcher
 	scanner  *dirScanner
+
+	auditLog    *audit.Log
+	auditMu     sync.Mutex
+	auditPoke   chan struct{}
+	tailMu      sync.Mutex
+	rulesDigest auditState
+	// bootstrapped is set when this start created the admin token (audited once the log is open).
+	bootstrapped bool
 
 	srv      *http.Server
 	ln       net.Listener
@@ -145,6 +154,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, modelMounts...)
+	auditMounts, err := a.setupAudit()
+	if err != nil {
+		a.writer.Close()
+		st.Close()
+		return nil, err
+	}
+	mounts = append(mounts, auditMounts...)
+	if a.bootstrapped {
+		a.auditRecords(ctx, audit.Record{Kind: "token", Action: "created", Subject: "admin (created at first start)", Data: map[string]any{"role": store.RoleAdmin, "file": TokenFile(cfg.DataDir)}})
+	}
 	a.api = httpapi.New(httpapi.Options{
 		Decoder: event.NewDecoder(event.Limits{
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxEventBytes: cfg.Limits.MaxEventBytes,
@@ -161,6 +180,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Now:           o.Now,
 		Rules:         rulesAPI{a},
 		Mounts:        mounts,
+		AuditAPI:      a.auditAPI,
 	})
 	return a, nil
 }
@@ -222,6 +242,8 @@ func (a *App) Start(ctx context.Context) error {
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); a.rulesLoop(bgCtx) }()
 	a.runModels(bgCtx)
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); a.auditTail(bgCtx) }()
 	if a.cfg.Store.Retention.Events > 0 {
 		a.bg.Add(1)
 		go func() { defer a.bg.Done(); a.retentionLoop(bgCtx) }()
@@ -264,6 +286,13 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 		a.saveRulesState(context.Background())
 		a.writer.Close()
+		// Every committed event is audited before the log closes (with a final checkpoint).
+		a.auditEventsOnce(context.Background())
+		if a.auditLog != nil {
+			if err := a.auditLog.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close audit log: %w", err))
+			}
+		}
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}

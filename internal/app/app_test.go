@@ -424,3 +424,8 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func readToken(dir string) (string, error) {
+	b, err := os.ReadFile(app.TokenFile(dir))
+	return strings.TrimSpace(string(b)), err
+}

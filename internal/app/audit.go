@@ -2,10 +2,204 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pipewarden/pipewarden/internal/audit"
+	"github.com/pipewarden/pipewarden/internal/event"
+	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/httpapi"
+	"github.com/pipewarden/pipewarden/internal/store"
 )
 
-// audit records a state change. Until the tamper-evident log is wired, it goes to the log.
+// The audit log records every state change. Events are not appended on the ingestion path:
+// a tailer follows the store in arrival order and keeps its position in the store, so an event
+// acknowledged just before a crash is audited after the restart and ingestion never waits for
+// the audit log's fsync.
+
+const auditCursorKey = "audit.events.cursor"
+
+func (a *App) setupAudit() ([]httpapi.Mount, error) {
+	c := a.cfg.Audit
+	l, err := audit.Open(filepath.Join(a.cfg.DataDir, "audit"), audit.Options{
+		Logger: a.log, Registerer: a.reg, Now: a.now,
+		CheckpointEvery: c.CheckpointEvery, CheckpointInterval: c.CheckpointInterval,
+		WitnessFile: c.WitnessFile, WitnessURL: c.WitnessURL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	a.auditLog = l
+	a.auditPoke = make(chan struct{}, 1)
+	a.events.Subscribe("audit", func(context.Context, []event.Event) {
+		select {
+		case a.auditPoke <- struct{}{}:
+		default:
+		}
+	})
+	a.findings.Subscribe("audit", a.auditFindings)
+	h := audit.Handler(l)
+	var mounts []httpapi.Mount
+	for _, p := range []string{"GET /v1/audit/checkpoint", "GET /v1/audit/entries", "GET /v1/audit/proof/inclusion", "GET /v1/audit/proof/consistency"} {
+		mounts = append(mounts, httpapi.Mount{Pattern: p, Roles: httpapi.ReadRoles, Handler: h})
+	}
+	return mounts, nil
+}
+
+// audit appends one record. Records from several goroutines are serialised here.
 func (a *App) audit(ctx context.Context, kind, action string, record any) error {
-	a.log.Info("audit", "kind", kind, "action", action)
-	return nil
+	return a.auditRecords(ctx, audit.Record{Kind: audit.Kind(kind), Actor: "system", Action: action, Data: toMap(record)})
+}
+
+func (a *App) auditRecords(ctx context.Context, recs ...audit.Record) error {
+	if a.auditLog == nil || len(recs) == 0 {
+		return nil
+	}
+	now := a.now().UTC()
+	for i := range recs {
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now
+		}
+		if recs[i].Actor == "" {
+			recs[i].Actor = "system"
+		}
+	}
+	a.auditMu.Lock()
+	defer a.auditMu.Unlock()
+	err := a.auditLog.Append(context.WithoutCancel(ctx), recs...)
+	if err != nil {
+		a.log.Error("audit append failed", "records", len(recs), "err", err)
+	}
+	return err
+}
+
+// toMap turns a record payload into the map the audit log stores (via JSON, so struct tags
+// decide the field names).
+func toMap(v any) map[string]any {
+	switch m := v.(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		return m
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]any{"unencodable": fmt.Sprint(v)}
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return map[string]any{"value": json.RawMessage(b)}
+	}
+	return m
+}
+
+// auditTail appends an "ingested" record for every stored event, in arrival order, from the
+// position saved in the store.
+func (a *App) auditTail(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		a.auditEventsOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.auditPoke:
+		case <-t.C:
+		}
+	}
+}
+
+// auditEventsOnce audits every event stored after the saved cursor.
+func (a *App) auditEventsOnce(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	a.tailMu.Lock()
+	defer a.tailMu.Unlock()
+	cursor := ""
+	if b, err := a.store.GetState(ctx, auditCursorKey); err == nil {
+		cursor = string(b)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		a.log.Error("audit: read cursor", "err", err)
+		return
+	}
+	for {
+		p, err := a.store.ListEvents(ctx, store.EventQuery{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			a.log.Error("audit: read events", "err", err)
+			return
+		}
+		if len(p.Items) == 0 {
+			return
+		}
+		recs := make([]audit.Record, len(p.Items))
+		for i, e := range p.Items {
+			sum := sha256.Sum256(e.Event)
+			var src struct {
+				Source string `json:"source"`
+			}
+			_ = json.Unmarshal(e.Event, &src)
+			recs[i] = audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.ReceivedAt,
+				Data: map[string]any{"id": e.ID, "type": e.Type, "source": src.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": event.StageOf(e.Type)}}
+		}
+		if err := a.auditRecords(ctx, recs...); err != nil {
+			return
+		}
+		next := p.Next
+		if next == "" {
+			next = store.EncodeCursor(p.Items[len(p.Items)-1].Seq)
+		}
+		if err := a.store.PutState(ctx, auditCursorKey, []byte(next)); err != nil {
+			a.log.Error("audit: save cursor", "err", err)
+			return
+		}
+		cursor = next
+		if p.Next == "" {
+			return
+		}
+	}
+}
+
+func (a *App) auditFindings(ctx context.Context, fs []finding.Finding) {
+	recs := make([]audit.Record, len(fs))
+	for i, f := range fs {
+		recs[i] = audit.Record{Kind: "finding", Actor: "detector", Action: "raised", Subject: f.Subject.Kind + "/" + f.Subject.Name, Time: f.Time,
+			Data: map[string]any{"id": f.ID, "rule": f.Rule, "severity": f.Severity.String(), "stage": f.Labels["stage"], "title": f.Title,
+				"event_ids": f.EventIDs, "atlas": f.ATLAS, "owasp": f.OWASP}}
+	}
+	a.auditRecords(ctx, recs...)
+}
+
+// auditAPI records a state-changing API call: who, what, when, outcome.
+func (a *App) auditAPI(ctx context.Context, p httpapi.Principal, pattern, path string, status int, remote string) {
+	a.auditRecords(ctx, audit.Record{Kind: "api", Actor: p.Name + " (" + p.Role + ")", Action: pattern, Subject: path,
+		Data: map[string]any{"status": status, "remote": remote}})
+}
+
+type auditState struct {
+	mu     sync.Mutex
+	digest string
+}
+
+// auditRulesDigest records a rules reload whenever the running ruleset's digest changes.
+func (a *App) auditRulesDigest(ctx context.Context) {
+	if a.reloader == nil {
+		return
+	}
+	st := a.reloader.Status()
+	a.rulesDigest.mu.Lock()
+	prev := a.rulesDigest.digest
+	changed := st.Digest != "" && st.Digest != prev
+	if changed {
+		a.rulesDigest.digest = st.Digest
+	}
+	a.rulesDigest.mu.Unlock()
+	if changed {
+		a.auditRecords(ctx, audit.Record{Kind: "config", Action: "reloaded", Subject: "rules",
+			Data: map[string]any{"digest": st.Digest, "previous_digest": prev, "ok": st.OK}})
+	}
 }

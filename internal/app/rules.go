@@ -102,16 +102,21 @@ func (a *App) rulesLoop(ctx context.Context) {
 		}()
 	}
 	if a.cfg.Rules.SnapshotInterval <= 0 {
-		return
+		a.cfg.Rules.SnapshotInterval = 30 * time.Second
 	}
+	a.auditRulesDigest(ctx)
 	t := time.NewTicker(a.cfg.Rules.SnapshotInterval)
 	defer t.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			a.saveRulesState(ctx)
+		case <-check.C:
+			a.auditRulesDigest(ctx)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type Config struct {
 	Metrics         Metrics       `yaml:"metrics"`
 	Rules           Rules         `yaml:"rules"`
 	Models          Models        `yaml:"models"`
+	Audit           Audit         `yaml:"audit"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
@@ -157,6 +158,18 @@ type ModelTrust struct {
 	CertChain string `yaml:"cert_chain"`
 }
 
+// Audit configures the tamper-evident audit log.
+type Audit struct {
+	// WitnessFile receives every signed checkpoint: an append-only file on another path, ideally
+	// another disk or host, that the operator of the data directory cannot rewrite.
+	WitnessFile string `yaml:"witness_file"`
+	// WitnessURL receives every signed checkpoint as an HTTP POST.
+	WitnessURL string `yaml:"witness_url"`
+	// CheckpointEvery and CheckpointInterval say how often checkpoints are signed.
+	CheckpointEvery    int           `yaml:"checkpoint_every"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
 // Metrics controls access to /metrics.
 type Metrics struct {
 	Access string `yaml:"access"`
@@ -179,6 +192,7 @@ func Default() *Config {
 		Auth:            Auth{Tokens: []Token{}},
 		Metrics:         Metrics{Access: "loopback"},
 		Models:          Models{Watch: []ModelWatch{}, CASMaxBytes: 64 << 30, Rescan: 5 * time.Minute, Scan: true, ScanInterval: 2 * time.Second, Allow: []string{}},
+		Audit:           Audit{CheckpointEvery: 10000, CheckpointInterval: 10 * time.Second},
 		Rules:           Rules{Files: []string{}, Policy: map[string]any{}, WatchInterval: 2 * time.Second, SnapshotInterval: 30 * time.Second},
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -298,6 +312,7 @@ func (c *Config) resolve(dir string) {
 	for i := range c.Models.Watch {
 		c.Models.Watch[i].Path = abs(c.Models.Watch[i].Path)
 	}
+	c.Audit.WitnessFile = abs(c.Audit.WitnessFile)
 	c.Models.Trust.Key = abs(c.Models.Trust.Key)
 	c.Models.Trust.CertChain = abs(c.Models.Trust.CertChain)
 }
@@ -407,6 +422,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Models.CASMaxBytes <= 0 || c.Models.ScanInterval <= 0 {
 		bad("models: cas_max_bytes and scan_interval must be positive")
+	}
+	if c.Audit.CheckpointEvery <= 0 || c.Audit.CheckpointInterval <= 0 {
+		bad("audit: checkpoint_every and checkpoint_interval must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout: must be positive")

@@ -66,6 +66,9 @@ type Options struct {
 	Now           func() time.Time
 	// Rules serves GET /v1/rules and POST /v1/rules/reload; nil answers 503.
 	Rules RulesAPI
+	// AuditAPI, when set, is told about every state-changing request (not GET, not event
+	// ingestion, which is audited per event) after it is handled.
+	AuditAPI func(ctx context.Context, p Principal, pattern, path string, status int, remote string)
 	// Mounts are routes served by other components (alerting, gateway, audit, models), registered
 	// here so they share auth, metrics and the route list.
 	Mounts []Mount
@@ -176,6 +179,9 @@ func (s *Server) handle(pattern string, roles []string, h http.HandlerFunc) {
 				return
 			}
 			r = r.WithContext(withPrincipal(r.Context(), p))
+			if s.opts.AuditAPI != nil && r.Method != http.MethodGet && pattern != "POST /v1/events" {
+				defer func() { s.opts.AuditAPI(r.Context(), p, pattern, r.URL.Path, rw.code, r.RemoteAddr) }()
+			}
 		}
 		h(rw, r)
 	})

@@ -1,0 +1,96 @@
+package app_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pipewarden/pipewarden/internal/app"
+	"github.com/pipewarden/pipewarden/internal/audit"
+	"github.com/pipewarden/pipewarden/internal/config"
+)
+
+// TestEveryStateChangeIsAudited: events, findings, token creation, rule reloads and
+// state-changing API calls all leave records; retention deletes events but not audit records;
+// the log verifies after a restart.
+func TestEveryStateChangeIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	witness := filepath.Join(t.TempDir(), "witness")
+	cfg := config.Default()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	cfg.Audit.WitnessFile = witness
+	cfg.Audit.CheckpointInterval = 50 * time.Millisecond
+	now := time.Now()
+	a, err := app.New(context.Background(), app.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, app: a, base: "http://" + a.Addr(), dir: dir}
+	tok, _ := readToken(dir)
+	h.token = tok
+	batch := "[" + evJSON("au1", "pipewarden.access.change") + "," + evJSON("au2", "pipewarden.data.batch") + "]"
+	if code, _, b := h.do("POST", "/v1/events", h.token, ce, batch); code != 202 {
+		t.Fatal(code, b)
+	}
+	waitFindings(t, h, "?rule=access_admin_escalation", func(it []any) bool { return len(it) == 1 })
+	if code, _, _ := h.do("POST", "/v1/rules/reload", h.token, "", ""); code != 200 {
+		t.Fatalf("reload = %d", code)
+	}
+	// Wait until the tailer has audited both events.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, body := h.do("GET", "/v1/audit/entries?from=0&to=1000", h.token, "", "")
+		if s := toJSON(body); strings.Contains(s, `"au1"`) && strings.Contains(s, `"au2"`) && strings.Contains(s, `access_admin_escalation`) && strings.Contains(s, "POST /v1/rules/reload") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit log lacks the expected records: %v", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, cp := h.do("GET", "/v1/audit/checkpoint", h.token, "", "")
+	if cp["note"] == nil {
+		t.Errorf("no signed checkpoint served: %v", cp)
+	}
+	// Retention deletes the events; audit records stay.
+	if n, err := a.Store().DeleteEventsBefore(context.Background(), now.Add(time.Hour)); err != nil || n != 2 {
+		t.Fatalf("retention = %d, %v", n, err)
+	}
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := audit.VerifyDir(filepath.Join(dir, "audit"), audit.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Fatalf("audit log does not verify: %+v", res.Problems)
+	}
+	var kinds = map[string]int{}
+	l, err := audit.Open(filepath.Join(dir, "audit"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	es, _ := l.Entries(0, l.Size())
+	for _, e := range es {
+		r, err := e.Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds[string(r.Kind)]++
+	}
+	for _, k := range []string{"event", "finding", "token", "config", "api"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s record in the audit log: %v", k, kinds)
+		}
+	}
+	if kinds["event"] != 2 {
+		t.Errorf("event records = %d, want exactly 2", kinds["event"])
+	}
+}
