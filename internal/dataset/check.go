@@ -84,6 +84,8 @@ type sampledRow struct {
 }
 
 type acc struct {
+	cur     *block // numeric values waiting for the flusher
+	pending int    // rows in cur
 	rows    int64
 	cols    []colAcc
 	labels  map[string]int64
@@ -98,6 +100,7 @@ type checker struct {
 	opts     CheckOptions
 	refs     []colRef
 	batchCol []string
+	flush    flusher
 	labelIdx int // in batch
 	idIdx    int
 	segIdx   int
@@ -155,6 +158,8 @@ func Check(b *Baseline, src RowSource, opts CheckOptions) ([]finding.Finding, er
 		}
 		c.refs = append(c.refs, r)
 	}
+	c.startFlusher()
+	defer c.stopFlusher()
 	overall := c.newAcc(0)
 	segs := map[string]*acc{}
 	var fs []finding.Finding
@@ -186,6 +191,11 @@ func Check(b *Baseline, src RowSource, opts CheckOptions) ([]finding.Finding, er
 			c.add(a, row)
 		}
 	}
+	c.submit(overall)
+	for _, a := range segs {
+		c.submit(a)
+	}
+	c.stopFlusher()
 	if overall.rows == 0 {
 		return nil, errors.New("no data rows after the header")
 	}
@@ -249,6 +259,7 @@ func (c *checker) newAcc(salt uint64) *acc {
 	if c.idIdx >= 0 {
 		a.ids = map[uint64]struct{}{}
 	}
+	a.cur = c.getBlock(a)
 	return a
 }
 
@@ -310,8 +321,7 @@ func (c *checker) add(a *acc, row []table.Field) {
 			continue
 		}
 		ca.mom.add(v)
-		ca.ks.Add(v)
-		ca.hist[histBin(r.col.Numeric.Edges, v)]++
+		a.cur.vals[i] = append(a.cur.vals[i], v)
 		if v < r.lo || v > r.hi {
 			ca.outRange++
 		}
@@ -324,6 +334,9 @@ func (c *checker) add(a *acc, row []table.Field) {
 	}
 	if slot >= 0 {
 		a.res.Items[slot].label = label
+	}
+	if a.pending++; a.pending == blockRows {
+		c.submit(a)
 	}
 	if a.ids != nil && !row[c.idIdx].Null {
 		h := sketch.HashString(string(row[c.idIdx].B))

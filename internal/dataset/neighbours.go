@@ -3,7 +3,9 @@ package dataset
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/mathext"
 )
@@ -164,13 +166,30 @@ func withinBatch(batch points, k int) within {
 	if k <= 0 {
 		return w
 	}
-	ds, ix := make([]float64, k), make([]int, k)
-	for i := range n {
-		if m := batch.kNearest(batch.row(i), i, ds, ix); m > 0 {
-			w.first[i], w.kth[i] = ds[0], ds[m-1]
+	parallelRows(n, func(lo, hi int) {
+		ds, ix := make([]float64, k), make([]int, k)
+		for i := lo; i < hi; i++ {
+			if m := batch.kNearest(batch.row(i), i, ds, ix); m > 0 {
+				w.first[i], w.kth[i] = ds[0], ds[m-1]
+			}
 		}
-	}
+	})
 	return w
+}
+
+// parallelRows runs fn over [0, n) split into one contiguous range per CPU; each range writes
+// only its own rows' results.
+func parallelRows(n int, fn func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n/64)
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { fn(p*n/parts, (p+1)*n/parts) })
+	}
+	wg.Wait()
 }
 
 func score(batch points, w within, blabels []string, ref points, rlabels []string, k int) rowScores {
@@ -179,24 +198,26 @@ func score(batch points, w within, blabels []string, ref points, rlabels []strin
 		clustered: make([]bool, n), inK: w.kth}
 	ref1 := make([]float64, n)
 	kr := min(k, ref.len())
-	ds, ix := make([]float64, kr), make([]int, kr)
-	counts := map[string]int{}
-	for i := range n {
-		m := ref.kNearest(batch.row(i), -1, ds, ix)
-		if m == 0 {
-			continue
-		}
-		ref1[i], s.refK[i] = ds[0], ds[m-1]
-		if blabels != nil && rlabels != nil {
-			clear(counts)
-			best := 0
-			for _, j := range ix[:m] {
-				counts[rlabels[j]]++
-				best = max(best, counts[rlabels[j]])
+	parallelRows(n, func(lo, hi int) {
+		ds, ix := make([]float64, kr), make([]int, kr)
+		counts := map[string]int{}
+		for i := lo; i < hi; i++ {
+			m := ref.kNearest(batch.row(i), -1, ds, ix)
+			if m == 0 {
+				continue
 			}
-			s.disagree[i] = counts[blabels[i]] < best
+			ref1[i], s.refK[i] = ds[0], ds[m-1]
+			if blabels != nil && rlabels != nil {
+				clear(counts)
+				best := 0
+				for _, j := range ix[:m] {
+					counts[rlabels[j]]++
+					best = max(best, counts[rlabels[j]])
+				}
+				s.disagree[i] = counts[blabels[i]] < best
+			}
 		}
-	}
+	})
 	mRef, mIn := median(ref1), median(w.first)
 	for i := range n {
 		s.nearDup[i] = (n > 1 && w.first[i] < nearDupRatio*mIn) || ref1[i] < nearDupRatio*mRef

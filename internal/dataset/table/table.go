@@ -105,14 +105,21 @@ func DetectFormat(path string) string {
 
 // Open opens path for reading as a table.
 func Open(path string, opts Options) (*File, error) {
-	opts = opts.withDefaults()
-	format := opts.Format
-	if format == "" {
-		format = DetectFormat(path)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	return OpenFile(f, path, opts)
+}
+
+// OpenFile reads an already open file as a table (for example one opened through an os.Root);
+// name picks the format and gzip by its extension. The table owns f and closes it, also when
+// OpenFile fails.
+func OpenFile(f *os.File, name string, opts Options) (*File, error) {
+	opts = opts.withDefaults()
+	format := opts.Format
+	if format == "" {
+		format = DetectFormat(name)
 	}
 	tf := &File{f: f, Format: format, sum: sha256.New()}
 	tf.digest = func() string { return fmt.Sprintf("sha256:%x", tf.sum.Sum(nil)) }
@@ -126,7 +133,7 @@ func Open(path string, opts Options) (*File, error) {
 		return tf, nil
 	}
 	var src io.Reader = io.TeeReader(f, tf.sum)
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+	if strings.HasSuffix(strings.ToLower(name), ".gz") {
 		gz, err := gzip.NewReader(src)
 		if err != nil {
 			f.Close()
@@ -138,11 +145,12 @@ func Open(path string, opts Options) (*File, error) {
 		tf.gz = gz
 		src = gz
 	}
-	tf.Reader, err = NewReader(src, format, opts)
+	r, err := NewReader(src, format, opts)
 	if err != nil {
 		tf.Close()
 		return nil, err
 	}
+	tf.Reader = r
 	return tf, nil
 }
 
