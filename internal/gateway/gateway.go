@@ -352,7 +352,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.clients.record(client, rt.Name, http.StatusServiceUnavailable, start, g.opts.Now(), outcomeFault)
 			return
 		}
-		verdict = &checked{forward: true}
+		// Forward what the checks had read; the detectors skip this request.
+		if verdict == nil {
+			verdict = &checked{}
+		}
+		verdict.forward, verdict.req = true, nil
 	}
 	if verdict.forward {
 		g.forward(w, r, rt, client, start, verdict)
