@@ -61,6 +61,10 @@ type Options struct {
 	Notifiers map[string]notify.Notifier
 	// TickInterval is how often Run looks at groups, auto-resolution and the outbox (default 1s).
 	TickInterval time.Duration
+	// PersistInterval bounds how long more findings for an open alert (its count, last_seen
+	// and latest findings) stay in memory only (default 5s). New alerts and every state change
+	// are written at once; a crash loses at most this much of the count.
+	PersistInterval time.Duration
 }
 
 // Pipeline is the alerting pipeline. Its methods are safe for concurrent use.
@@ -84,7 +88,7 @@ type Pipeline struct {
 	byID     map[string]*entry
 	groups   map[string]*group
 	silences []*silence
-	dirty    map[*entry]struct{}
+	dirty    map[*entry]bool // changed since saved; true: save at the next tick
 	limiter  map[string]*window
 	stats    Stats
 	m        metrics
@@ -121,10 +125,13 @@ func New(ctx context.Context, o Options) (*Pipeline, error) {
 	if o.TickInterval <= 0 {
 		o.TickInterval = time.Second
 	}
+	if o.PersistInterval <= 0 {
+		o.PersistInterval = 5 * time.Second
+	}
 	cfg := o.Config
 	p := &Pipeline{o: o, cfg: cfg, st: o.Store, now: o.Now, log: o.Logger,
 		open: map[string]*entry{}, byID: map[string]*entry{}, groups: map[string]*group{},
-		dirty: map[*entry]struct{}{}, limiter: map[string]*window{}, sendResolved: map[string]bool{}}
+		dirty: map[*entry]bool{}, limiter: map[string]*window{}, sendResolved: map[string]bool{}}
 	p.stats.Suppressed = map[string]int64{}
 	p.root = compileRoute(&cfg.Route, nil, "0")
 	for _, ir := range cfg.InhibitRules {
@@ -240,11 +247,12 @@ func (p *Pipeline) handle(ctx context.Context, fs []finding.Finding) error {
 			p.suppress(reasonInvalid, 1)
 			continue
 		}
-		labels := labelsOf(f)
-		fp := fingerprint(labels)
+		fp := fingerprintOf(f)
 		if e := p.open[fp]; e != nil {
 			e.absorb(f, now)
-			p.dirty[e] = struct{}{}
+			if _, ok := p.dirty[e]; !ok {
+				p.dirty[e] = false
+			}
 			if e.fresh > 0 {
 				// Opened in this batch: counted once its status is known, below.
 				e.fresh++
@@ -264,13 +272,13 @@ func (p *Pipeline) handle(ctx context.Context, fs []finding.Finding) error {
 			p.suppress(reasonRateLimited, 1)
 			continue
 		}
-		e := newEntry(f, labels, fp, now)
+		e := newEntry(f, labelsOf(f), fp, now)
 		e.fresh = 1
 		e.a.Runbook = p.cfg.Runbooks[f.Rule]
 		e.a.Criticality = p.criticalityOf(f.Subject)
 		p.open[fp] = e
 		p.byID[e.a.ID] = e
-		p.dirty[e] = struct{}{}
+		p.dirty[e] = true
 		created = append(created, e)
 	}
 	p.m.findings.Add(float64(len(fs)))
@@ -307,7 +315,9 @@ func (p *Pipeline) handle(ctx context.Context, fs []finding.Finding) error {
 			e.fresh = 0
 		}
 	}
-	err := p.saveDirty(ctx)
+	// New alerts are written at once; count and last_seen updates of open alerts are written
+	// behind, at the next tick, so a burst of repeats costs memory updates only.
+	err := p.saveEntries(ctx, created)
 	type trig struct {
 		e     *entry
 		info  respond.Alert
@@ -333,25 +343,64 @@ func (p *Pipeline) handle(ctx context.Context, fs []finding.Finding) error {
 	return nil
 }
 
-// saveDirty writes changed alerts; on failure they stay dirty for the next attempt.
-func (p *Pipeline) saveDirty(ctx context.Context) error {
+// saveDirty writes every changed alert; on failure they stay dirty for the next attempt.
+func (p *Pipeline) saveDirty(ctx context.Context) error { return p.saveDue(ctx, time.Time{}) }
+
+// saveDue writes the changed alerts that are due: those with a state, silence or inhibition
+// change, and those whose only change is more findings (count, last_seen) once
+// PersistInterval has passed since they were saved. A zero now writes all.
+func (p *Pipeline) saveDue(ctx context.Context, now time.Time) error {
 	if len(p.dirty) == 0 {
 		return nil
 	}
-	now := p.now()
-	as := make([]store.AlertDetail, 0, len(p.dirty))
-	for e := range p.dirty {
-		e.a.Priority = p.priority(&e.a)
-		e.a.UpdatedAt = now
-		as = append(as, e.a)
+	stamp := p.now()
+	var es []*entry
+	for e, urgent := range p.dirty {
+		if now.IsZero() || urgent || !e.a.Open() || now.Sub(e.savedAt) >= p.o.PersistInterval {
+			es = append(es, e)
+		}
+	}
+	if len(es) == 0 {
+		return nil
 	}
 	// Closed alerts first, so an alert reopened under the same fingerprint never collides
 	// with the one it replaces.
-	sort.Slice(as, func(i, j int) bool { return !as[i].Open() && as[j].Open() })
+	sort.Slice(es, func(i, j int) bool { return !es[i].a.Open() && es[j].a.Open() })
+	as := make([]store.AlertDetail, len(es))
+	for i, e := range es {
+		e.a.Priority = p.priority(&e.a)
+		e.a.UpdatedAt = stamp
+		as[i] = e.a
+	}
 	if err := p.st.SaveAlerts(ctx, as); err != nil {
 		return fmt.Errorf("save %d alerts: %w", len(as), err)
 	}
-	clear(p.dirty)
+	for _, e := range es {
+		e.savedAt = stamp
+		delete(p.dirty, e)
+	}
+	return nil
+}
+
+// saveEntries writes some alerts now (new ones); they stop being dirty.
+func (p *Pipeline) saveEntries(ctx context.Context, es []*entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	now := p.now()
+	as := make([]store.AlertDetail, len(es))
+	for i, e := range es {
+		e.a.Priority = p.priority(&e.a)
+		e.a.UpdatedAt = now
+		as[i] = e.a
+	}
+	if err := p.st.SaveAlerts(ctx, as); err != nil {
+		return fmt.Errorf("save %d new alerts: %w", len(as), err)
+	}
+	for _, e := range es {
+		e.savedAt = now
+		delete(p.dirty, e)
+	}
 	return nil
 }
 
@@ -393,26 +442,39 @@ func labelsOf(f *finding.Finding) map[string]string {
 	return l
 }
 
-// fingerprint hashes the sorted identifying labels: every label but severity, so an alert keeps
-// its identity if a rule's severity changes.
-func fingerprint(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		if k != "severity" {
-			keys = append(keys, k)
+// fingerprintOf hashes the sorted identifying labels of a finding's alert (labelsOf without
+// severity, so an alert keeps its identity if a rule's severity changes) without building the
+// label map: the hot path of deduplication.
+func fingerprintOf(f *finding.Finding) string {
+	var buf [16]kv
+	kvs := buf[:0]
+	for k, v := range f.Labels {
+		switch k {
+		case "rule", "subject_kind", "subject", "severity":
+			continue
+		}
+		kvs = append(kvs, kv{k, v})
+	}
+	kvs = append(kvs, kv{"rule", f.Rule}, kv{"subject_kind", f.Subject.Kind}, kv{"subject", f.Subject.Name})
+	// Insertion sort: a finding has a handful of labels.
+	for i := 1; i < len(kvs); i++ {
+		for j := i; j > 0 && kvs[j].k < kvs[j-1].k; j-- {
+			kvs[j], kvs[j-1] = kvs[j-1], kvs[j]
 		}
 	}
-	sort.Strings(keys)
 	h := sha256.New()
-	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(labels[k]))
-		h.Write([]byte{0})
+	var sep = []byte{0}
+	for _, x := range kvs {
+		h.Write([]byte(x.k))
+		h.Write(sep)
+		h.Write([]byte(x.v))
+		h.Write(sep)
 	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
+
+type kv struct{ k, v string }
 
 // Run ticks until ctx ends.
 func (p *Pipeline) Run(ctx context.Context) {

@@ -12,17 +12,18 @@ import (
 
 // Bounds on the context an alert keeps.
 const (
-	maxFindings = 10
+	maxFindings = 5
 	maxEventIDs = 100
 	maxEvents   = 100
 )
 
 // entry is an open alert in memory.
 type entry struct {
-	a      store.AlertDetail
-	routes []*route
-	groups []*group
-	fresh  int // findings for it in the batch that opened it, until counted
+	a       store.AlertDetail
+	routes  []*route
+	groups  []*group
+	fresh   int       // findings for it in the batch that opened it, until counted
+	savedAt time.Time // last written to the store
 }
 
 func newEntry(f *finding.Finding, labels map[string]string, fp string, now time.Time) *entry {

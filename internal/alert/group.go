@@ -102,7 +102,7 @@ func (p *Pipeline) flush(ctx context.Context) error {
 		states = append(states, st)
 	}
 	// Alerts first: a notification must never name an alert the store does not have.
-	if err := p.saveDirty(ctx); err != nil {
+	if err := p.saveDue(ctx, now); err != nil {
 		return err
 	}
 	if len(states) == 0 && len(ns) == 0 {

@@ -75,7 +75,7 @@ func (p *Pipeline) setState(e *entry, to string, now time.Time, actor, comment s
 		e.a.Comment = comment
 	}
 	e.event(now, actor, to, comment)
-	p.dirty[e] = struct{}{}
+	p.dirty[e] = true
 	if e.a.Open() {
 		return
 	}
@@ -166,7 +166,7 @@ func (p *Pipeline) recordActions(ctx context.Context, alertID string, acts []sto
 	}
 	if e := p.byID[alertID]; e != nil {
 		apply(&e.a)
-		p.dirty[e] = struct{}{}
+		p.dirty[e] = true
 		if err := p.saveDirty(ctx); err != nil {
 			p.log.Error("alerting: record actions", "alert", alertID, "err", err)
 		}

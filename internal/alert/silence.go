@@ -230,7 +230,7 @@ func (p *Pipeline) evaluate(e *entry, now time.Time) {
 			e.event(now, "pipewarden", "unsilenced", "")
 		}
 		e.a.SilencedBy = sil
-		p.dirty[e] = struct{}{}
+		p.dirty[e] = true
 	}
 	if !equalStrs(inh, e.a.InhibitedBy) {
 		if len(inh) > 0 {
@@ -239,7 +239,7 @@ func (p *Pipeline) evaluate(e *entry, now time.Time) {
 			e.event(now, "pipewarden", "uninhibited", "")
 		}
 		e.a.InhibitedBy = inh
-		p.dirty[e] = struct{}{}
+		p.dirty[e] = true
 	}
 }
 

@@ -72,7 +72,7 @@ type AlertDetail struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	SilencedBy  []string          `json:"silenced_by,omitempty"`
 	InhibitedBy []string          `json:"inhibited_by,omitempty"`
-	// Findings holds the first finding and the latest ones (at most 10).
+	// Findings holds the first finding and the latest ones (at most 5).
 	Findings []finding.Finding `json:"findings"`
 	// EventIDs are the events the findings rest on (at most 100, the first ones).
 	EventIDs  []string       `json:"event_ids,omitempty"`
