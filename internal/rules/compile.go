@@ -50,6 +50,7 @@ func (c *compiler) compile() {
 		return
 	}
 	c.env = env
+	c.rs.adapter = env.CELTypeAdapter()
 	for _, m := range c.order {
 		if m.kind == kindHistory {
 			c.compileHistory(m)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,8 @@ type EngineOptions struct {
 // correlation the caller feeds one stream of events from one goroutine, in time order.
 type Engine struct {
 	rs        atomic.Pointer[Ruleset]
+	pool      sync.Pool // of *evalScratch
+	reference bool      // evaluate every rule in CEL on fully decoded data (tests)
 	logger    *slog.Logger
 	events    atomic.Uint64
 	badEvents atomic.Uint64
@@ -92,19 +95,27 @@ func carryOver(prev, next *Ruleset) {
 	}
 }
 
-// activation gives CEL the event's variables without building a map per event.
+// activation gives CEL the event's variables without building a map per event: data is the
+// lazily decoded dataValue, event is built only when a rule reads it.
 type activation struct {
-	ev    *event.Event
-	data  map[string]any
+	ev    event.Event
+	data  *eventData
 	evMap map[string]any
 	corr  map[string]any
 	frame *interpreter.ExecutionFrame
+	// reference: the reference evaluation (tests): data is decoded in full into refData for
+	// CEL, and no prefilter runs.
+	reference bool
+	refData   map[string]any
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "data":
-		return a.data, true
+		if a.reference {
+			return a.refData, true
+		}
+		return dataValue{a.data}, true
 	case "subject":
 		return a.ev.Subject, true
 	case "time":
@@ -126,6 +137,71 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
+// object is the whole data object, for findings.
+func (a *activation) object() map[string]any {
+	if a.reference {
+		return a.refData
+	}
+	return a.data.object()
+}
+
+// value reads a plain data path, the way CEL would.
+func (a *activation) value(p []string) (any, bool) {
+	if a.reference {
+		var cur any = a.refData
+		for _, f := range p {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if cur, ok = m[f]; !ok {
+				return nil, false
+			}
+		}
+		return cur, true
+	}
+	return a.data.path(p)
+}
+
+// vars is what programs evaluate against: one execution frame for every program run on the
+// event, made when the first one runs (most events need none).
+func (a *activation) vars() any {
+	if a.frame == nil {
+		f, err := interpreter.NewExecutionFrame(a)
+		if err != nil {
+			return a // each program then makes its own frame
+		}
+		a.frame = f
+	}
+	return a.frame
+}
+
+// evalScratch is the working memory of one evaluation. Engines pool them, so an event whose
+// rules need no decoded value allocates nothing.
+type evalScratch struct {
+	act  activation
+	data eventData
+	cand bitset
+}
+
+func (e *Engine) scratch() *evalScratch {
+	if sc, ok := e.pool.Get().(*evalScratch); ok {
+		return sc
+	}
+	sc := &evalScratch{}
+	sc.act.data = &sc.data
+	return sc
+}
+
+func (e *Engine) release(sc *evalScratch) {
+	if sc.act.frame != nil {
+		sc.act.frame.Close()
+	}
+	sc.act = activation{data: &sc.data}
+	sc.data.reset()
+	e.pool.Put(sc)
+}
+
 // maxDataDepth bounds nesting when decoding event data (the event decoder's own limit is lower).
 const maxDataDepth = 64
 
@@ -139,7 +215,14 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 	if len(b.single)+len(b.counts)+len(b.steps)+len(b.histories) == 0 {
 		return nil
 	}
-	data, err := decodeData(ev.Data, maxDataDepth)
+	sc := e.scratch()
+	defer e.release(sc)
+	err := sc.data.scan(ev.Data, maxDataDepth)
+	act := &sc.act
+	if err == nil && e.reference {
+		act.reference = true
+		act.refData, err = decodeData(ev.Data, maxDataDepth)
+	}
 	if err != nil {
 		n := e.badEvents.Add(1)
 		if isPow2(n) {
@@ -147,22 +230,34 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 		}
 		return nil
 	}
+	sc.data.adapter = rs.adapter
 	if ev.Time.IsZero() {
 		ev.Time = rs.clock().UTC()
 	}
-	act := &activation{ev: &ev, data: data}
-	// One execution frame for every program run on this event, instead of one per program.
-	frame, err := interpreter.NewExecutionFrame(act)
-	if err != nil {
-		e.logger.Error("rules: cannot evaluate event", "event", ev.ID, "err", err)
-		return nil
-	}
-	defer frame.Close()
-	act.frame = frame
+	act.ev = ev
 	var out []finding.Finding
-	for _, r := range b.single {
-		if r.test(act, r.cond, e.logger) {
-			out = append(out, r.finding(act, nil, nil))
+	if n := len(b.single); n > 0 {
+		if e.reference {
+			for _, r := range b.single {
+				if r.test(act, r.cond, e.logger) {
+					out = append(out, r.finding(act, nil, nil))
+				}
+			}
+		} else {
+			if cap(sc.cand) < b.idx.words {
+				sc.cand = make(bitset, b.idx.words)
+			}
+			cand := sc.cand[:b.idx.words]
+			b.idx.candidates(&sc.data, cand)
+			for w, word := range cand {
+				for word != 0 {
+					r := b.single[w*64+bits.TrailingZeros64(word)]
+					word &= word - 1
+					if r.test(act, r.cond, e.logger) {
+						out = append(out, r.finding(act, nil, nil))
+					}
+				}
+			}
 		}
 	}
 	for _, r := range b.counts {
@@ -256,21 +351,15 @@ func (r *rule) eval(act *activation, cond *expr) (bool, error) {
 	if cond.constant != nil {
 		return *cond.constant, nil
 	}
-	if cond == r.cond && len(r.pre) > 0 {
-		undecided := false
-		for i := range r.pre {
-			switch r.pre[i].check(act.data) {
-			case no:
-				return false, nil
-			case unknown:
-				undecided = true
-			}
-		}
-		if !undecided && r.preAll {
+	if cond.dec != nil && !act.reference {
+		switch cond.dec.decide(act.data) {
+		case yes:
 			return true, nil
+		case no:
+			return false, nil
 		}
 	}
-	v, err := cond.eval(act.frame)
+	v, err := cond.eval(act.vars())
 	if err != nil {
 		return false, err
 	}
@@ -290,8 +379,16 @@ func isPow2(n uint64) bool { return n != 0 && bits.OnesCount64(n) == 1 }
 // observe records the event in a history when it passes the history's filter.
 func (h *history) observe(act *activation, logger *slog.Logger) {
 	if h.when != nil {
-		v, err := h.when.eval(act.frame)
-		if err != nil || v.Value() != true {
+		ans := unknown
+		if h.when.dec != nil && !act.reference {
+			ans = h.when.dec.decide(act.data)
+		}
+		ok := ans == yes
+		if ans == unknown {
+			v, err := h.when.eval(act.vars())
+			ok = err == nil && v.Value() == true
+		}
+		if !ok {
 			return
 		}
 	}
@@ -308,13 +405,13 @@ func (h *history) observe(act *activation, logger *slog.Logger) {
 
 // finding builds the finding of r for the current event; res is set for correlation rules.
 func (r *rule) finding(act *activation, res *corrResult, groupVals []any) finding.Finding {
-	ev := act.ev
+	ev := &act.ev
 	f := finding.Finding{Rule: r.id, Severity: r.severity, ATLAS: r.atlas, OWASP: r.owasp,
 		Confidence: r.confidence, Time: ev.Time}
 	evidence := map[string]any{
 		"event": map[string]any{"id": ev.ID, "type": ev.Type, "source": ev.Source, "subject": ev.Subject,
 			"time": ev.Time.UTC().Format(time.RFC3339Nano)},
-		"data": trimData(act.data),
+		"data": trimData(act.object()),
 	}
 	if res != nil {
 		r.st.matches.Add(1)
@@ -337,10 +434,10 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 	} else {
 		f.EventIDs = []string{ev.ID}
 	}
-	f.Title = r.output.render(act.frame)
+	f.Title = r.output.render(act.vars())
 	f.Subject = r.subjectOf(act)
 	for _, x := range r.evidence {
-		if v, err := x.x.eval(act.frame); err == nil {
+		if v, err := x.x.eval(act.vars()); err == nil {
 			evidence[x.name] = native(v)
 		}
 	}
@@ -362,7 +459,7 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 
 func (r *rule) subjectOf(act *activation) finding.Subject {
 	if r.subjName != nil {
-		if v, err := r.subjName.eval(act.frame); err == nil {
+		if v, err := r.subjName.eval(act.vars()); err == nil {
 			return finding.Subject{Kind: r.subjKind, Name: display(native(v))}
 		}
 	}
@@ -373,7 +470,7 @@ func (r *rule) subjectOf(act *activation) finding.Subject {
 	if spec, ok := event.Lookup(act.ev.Type); ok {
 		for _, fl := range spec.Fields {
 			if fl.Asset != "" {
-				if s, ok := act.data[fl.Name].(string); ok {
+				if s, ok := act.object()[fl.Name].(string); ok {
 					return finding.Subject{Kind: fl.Asset, Name: s}
 				}
 			}

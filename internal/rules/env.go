@@ -46,6 +46,10 @@ type expr struct {
 	path []string // set when the expression is a plain data.a.b path, read without CEL
 	// constant is set when the expression is a literal true or false.
 	constant *bool
+	// dec answers a boolean expression natively when it can (see decider); runtimeCost says
+	// the program checks its cost limit as it runs.
+	dec         *decider
+	runtimeCost bool
 }
 
 // errNoSuchKey is what value returns for a missing data field, like CEL's "no such key".
@@ -56,19 +60,13 @@ func (e errNoSuchKey) Error() string { return "no such key: " + string(e) }
 // value evaluates to a native value; plain data paths are read directly.
 func (e *expr) value(act *activation) (any, error) {
 	if e.path != nil {
-		var cur any = act.data
-		for _, f := range e.path {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				return nil, errNoSuchKey(f)
-			}
-			if cur, ok = m[f]; !ok {
-				return nil, errNoSuchKey(f)
-			}
+		v, ok := act.value(e.path)
+		if !ok {
+			return nil, errNoSuchKey(e.path[len(e.path)-1])
 		}
-		return cur, nil
+		return v, nil
 	}
-	v, err := e.eval(act.frame)
+	v, err := e.eval(act.vars())
 	if err != nil {
 		return nil, err
 	}
@@ -102,14 +100,18 @@ func compileExpr(env *cel.Env, text string, want *cel.Type, costLimit uint64, hi
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	est, err := env.EstimateCost(a, sizeEstimator{})
-	if err != nil || est.Max > costLimit {
+	runtimeCost := err != nil || est.Max > costLimit
+	if runtimeCost {
 		popts = append(popts, cel.CostLimit(costLimit))
 	}
 	prg, err := env.Program(a, popts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &expr{text: text, prg: prg, ast: a}
+	x := &expr{text: text, prg: prg, ast: a, runtimeCost: runtimeCost}
+	if want == cel.BoolType {
+		x.dec = newDecider(a.NativeRep().Expr(), runtimeCost)
+	}
 	if p, ok := dataPath(a.NativeRep().Expr()); ok {
 		x.path = p
 	}

@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"cel.dev/cel-go/common/types"
 )
 
 //go:embed defaults/*.yaml
@@ -72,11 +74,13 @@ type Ruleset struct {
 	loadedAt  time.Time
 	logger    *slog.Logger
 	clock     func() time.Time
+	adapter   types.Adapter // the CEL environment's, for values read from event data
 }
 
 // bucket is what can match one event type.
 type bucket struct {
 	single    []*rule
+	idx       *litIndex  // narrows single to the rules an event can match
 	counts    []*rule    // event_count and value_count
 	steps     []stepRef  // sequence steps
 	histories []*history // updated after rules run
@@ -294,7 +298,9 @@ func (rs *Ruleset) index() {
 		b.counts = append(b.counts, rs.all.counts...)
 		b.steps = append(b.steps, rs.all.steps...)
 		b.histories = append(b.histories, rs.all.histories...)
+		b.idx = newLitIndex(b.single)
 	}
+	rs.all.idx = newLitIndex(rs.all.single)
 }
 
 func (rs *Ruleset) bucketFor(typ string) *bucket {

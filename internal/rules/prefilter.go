@@ -4,6 +4,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
@@ -11,27 +12,191 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 )
 
-// A prefilter is one top-level conjunct of a condition, of the form data.path OP literal, that
-// the engine checks natively on the decoded data before running CEL. It answers only when the
-// answer is certain: a false conjunct makes the whole && false in CEL too (CEL's && is false
-// whenever any operand is false, even if another errs), so the rule can be skipped. When the
-// field is missing or of a type CEL would reject, it answers "unknown" and CEL decides, errors
-// included. Most rules are rejected this way for a few nanoseconds.
-type prefilter struct {
-	path []string
-	op   string // operators.Equals, NotEquals, In, Less, LessEquals, Greater, GreaterEquals, or a string method
-	lit  any    // string, float64, bool, nil
-	set  map[any]struct{}
-	re   *regexp.Regexp // for matches
+// A decider answers a boolean CEL expression natively, on the raw event data, when the answer
+// is certain, and says "unknown" otherwise; CEL then runs as usual. It is a tree of &&, || and
+// ! over leaves (prefilters) of the forms rules are mostly made of:
+//
+//	data.path OP literal           OP: == != < <= > >= in [literals]
+//	data.path.lowerAscii() OP literal, data.path.upperAscii() OP literal
+//	size(data.path) OP number, data.path.size() OP number
+//	data.path.startsWith|endsWith|contains|matches(literal), also after lowerAscii/upperAscii
+//	data.path == data.path, data.path != data.path
+//	has(data.path), data.path (a boolean field)
+//
+// A leaf answers yes or no only when CEL would certainly give true or false: a missing field,
+// a value of a type CEL would reject, a list or an object all give "unknown", so every error
+// still comes from CEL and is counted as before. && and || combine the answers the way CEL
+// does, which is commutative: && is false when any operand is false even if another errs, ||
+// is true when any operand is true. Everything else (history functions, comprehensions,
+// ternaries, policy maps) is an opaque node, always "unknown".
+//
+// The one effect of CEL that is not commutative is a run-time cost limit, which aborts the
+// evaluation where it is hit. Expressions compiled with one (those whose static cost estimate
+// exceeds their limit) get a decider over the leading leaves of their top-level && only: when
+// one of those is false, CEL too would have stopped there, before any costly operand.
+type decider struct {
+	kind byte // decAnd, decOr, decNot, decLeaf, decOpaque
+	kids []decider
+	leaf prefilter
 }
 
+const (
+	decOpaque = iota
+	decAnd
+	decOr
+	decNot
+	decLeaf
+)
+
+// newDecider builds the decider of e; nil when no part of it can be answered natively.
+// prefixOnly restricts it to the leading leaves of the top-level && (see decider).
+func newDecider(e ast.Expr, prefixOnly bool) *decider {
+	var d decider
+	if prefixOnly {
+		d = decider{kind: decAnd}
+		for _, c := range conjuncts(e) {
+			p, ok := toPrefilter(c)
+			if !ok {
+				break
+			}
+			d.kids = append(d.kids, decider{kind: decLeaf, leaf: p})
+		}
+		if len(d.kids) == 0 {
+			return nil
+		}
+		// An opaque operand: the prefix can say no, never yes.
+		d.kids = append(d.kids, decider{kind: decOpaque})
+		return &d
+	}
+	d = build(e)
+	if !d.hasLeaf() {
+		return nil
+	}
+	return &d
+}
+
+func build(e ast.Expr) decider {
+	if e.Kind() == ast.CallKind {
+		c := e.AsCall()
+		switch fn := c.FunctionName(); fn {
+		case operators.LogicalAnd, operators.LogicalOr:
+			kind := byte(decAnd)
+			if fn == operators.LogicalOr {
+				kind = decOr
+			}
+			d := decider{kind: kind}
+			for _, a := range c.Args() {
+				k := build(a)
+				if k.kind == kind {
+					d.kids = append(d.kids, k.kids...) // flatten a && (b && c)
+				} else {
+					d.kids = append(d.kids, k)
+				}
+			}
+			return d
+		case operators.LogicalNot:
+			if len(c.Args()) == 1 {
+				return decider{kind: decNot, kids: []decider{build(c.Args()[0])}}
+			}
+		}
+	}
+	if p, ok := toPrefilter(e); ok {
+		return decider{kind: decLeaf, leaf: p}
+	}
+	return decider{kind: decOpaque}
+}
+
+func (n *decider) hasLeaf() bool {
+	if n.kind == decLeaf {
+		return true
+	}
+	for i := range n.kids {
+		if n.kids[i].hasLeaf() {
+			return true
+		}
+	}
+	return false
+}
+
+// decide answers the expression for the event's data.
+func (n *decider) decide(d *eventData) triState {
+	switch n.kind {
+	case decLeaf:
+		return n.leaf.check(d)
+	case decAnd:
+		res := yes
+		for i := range n.kids {
+			switch n.kids[i].decide(d) {
+			case no:
+				return no
+			case unknown:
+				res = unknown
+			}
+		}
+		return res
+	case decOr:
+		res := no
+		for i := range n.kids {
+			switch n.kids[i].decide(d) {
+			case yes:
+				return yes
+			case unknown:
+				res = unknown
+			}
+		}
+		return res
+	case decNot:
+		switch n.kids[0].decide(d) {
+		case yes:
+			return no
+		case no:
+			return yes
+		}
+	}
+	return unknown
+}
+
+// conjuncts lists the operands of e's top-level && chain, in order (e itself when it is not
+// an &&).
+func conjuncts(e ast.Expr) []ast.Expr {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+		var out []ast.Expr
+		for _, a := range e.AsCall().Args() {
+			out = append(out, conjuncts(a)...)
+		}
+		return out
+	}
+	return []ast.Expr{e}
+}
+
+// A prefilter is one leaf of a decider.
+type prefilter struct {
+	path  []string
+	xform byte   // applied to the value first: xfLower, xfUpper, xfSize, or 0
+	op    string // operators.Equals, NotEquals, In, Less, LessEquals, Greater, GreaterEquals, a string method, opHas or opTruthy
+	lit   any    // string, float64, bool, nil
+	set   *litSet
+	re    *regexp.Regexp // for matches
+	path2 []string       // data.path OP data.path2 (== and != only)
+}
+
+// Value transforms.
+const (
+	xfLower = 'l' // lowerAscii()
+	xfUpper = 'u' // upperAscii()
+	xfSize  = 's' // size()
+)
+
 // String methods a prefilter answers when the receiver is a data string and the argument a
-// literal; CEL's own implementations are the same strings and regexp functions.
+// literal; CEL's own implementations are the same strings and regexp functions. opHas is
+// has(data.path), opTruthy a boolean field used as a condition.
 const (
 	opStartsWith = "startsWith"
 	opEndsWith   = "endsWith"
 	opContains   = "contains"
 	opMatches    = "matches"
+	opHas        = "has"
+	opTruthy     = "truthy"
 )
 
 type triState int8
@@ -42,33 +207,45 @@ const (
 	no
 )
 
-// prefilters extracts the conjuncts it can check; all reports whether they are the whole
-// condition, so that when every one says yes CEL need not run at all.
-func prefilters(e ast.Expr) (pre []prefilter, all bool) {
-	all = true
-	var walk func(ast.Expr)
-	walk = func(e ast.Expr) {
-		if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
-			for _, a := range e.AsCall().Args() {
-				walk(a)
+// prefilters lists the top-level conjuncts of e that are leaves, for the literal index. With
+// prefixOnly, only the leading ones (see decider).
+func prefilters(e ast.Expr, prefixOnly bool) []prefilter {
+	var pre []prefilter
+	for _, c := range conjuncts(e) {
+		p, ok := toPrefilter(c)
+		if !ok {
+			if prefixOnly {
+				break
 			}
-			return
+			continue
 		}
-		if p, ok := toPrefilter(e); ok {
-			pre = append(pre, p)
-			return
-		}
-		all = false
+		pre = append(pre, p)
 	}
-	walk(e)
-	if len(pre) == 0 {
-		all = false
-	}
-	return pre, all
+	return pre
 }
 
 func toPrefilter(e ast.Expr) (prefilter, bool) {
-	if e.Kind() != ast.CallKind {
+	switch e.Kind() {
+	case ast.SelectKind:
+		s := e.AsSelect()
+		if s.IsTestOnly() {
+			// has(data.a.b): the operand is data or a data path.
+			var path []string
+			if op := s.Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == "data" {
+				path = []string{s.FieldName()}
+			} else if p, ok := dataPath(op); ok {
+				path = append(p, s.FieldName())
+			} else {
+				return prefilter{}, false
+			}
+			return prefilter{path: path, op: opHas}, true
+		}
+		if p, ok := dataPath(e); ok {
+			return prefilter{path: p, op: opTruthy}, true
+		}
+		return prefilter{}, false
+	case ast.CallKind:
+	default:
 		return prefilter{}, false
 	}
 	c := e.AsCall()
@@ -84,11 +261,11 @@ func toPrefilter(e ast.Expr) (prefilter, bool) {
 	case operators.Equals, operators.NotEquals, operators.Less, operators.LessEquals,
 		operators.Greater, operators.GreaterEquals:
 	case operators.In:
-		path, ok := dataPath(args[0])
-		if !ok || args[1].Kind() != ast.ListKind {
+		path, xf, ok := operand(args[0])
+		if !ok || xf == xfSize || args[1].Kind() != ast.ListKind {
 			return prefilter{}, false
 		}
-		set := map[any]struct{}{}
+		set := &litSet{}
 		for _, el := range args[1].AsList().Elements() {
 			if el.Kind() != ast.LiteralKind {
 				return prefilter{}, false
@@ -97,17 +274,25 @@ func toPrefilter(e ast.Expr) (prefilter, bool) {
 			if !ok {
 				return prefilter{}, false
 			}
-			set[v] = struct{}{}
+			set.add(v)
 		}
-		return prefilter{path: path, op: op, set: set}, true
+		return prefilter{path: path, xform: xf, op: op, set: set}, true
 	default:
 		return prefilter{}, false
 	}
-	path, ok := dataPath(args[0])
+	if op == operators.Equals || op == operators.NotEquals {
+		// data.a == data.b
+		if p1, ok := dataPath(args[0]); ok {
+			if p2, ok := dataPath(args[1]); ok {
+				return prefilter{path: p1, op: op, path2: p2}, true
+			}
+		}
+	}
+	path, xf, ok := operand(args[0])
 	litE := args[1]
 	if !ok {
 		// literal OP data.path: flip the operator.
-		if path, ok = dataPath(args[1]); !ok {
+		if path, xf, ok = operand(args[1]); !ok {
 			return prefilter{}, false
 		}
 		litE = args[0]
@@ -125,7 +310,41 @@ func toPrefilter(e ast.Expr) (prefilter, bool) {
 			return prefilter{}, false
 		}
 	}
-	return prefilter{path: path, op: op, lit: v}, true
+	return prefilter{path: path, xform: xf, op: op, lit: v}, true
+}
+
+// operand reads data.a.b, data.a.b.lowerAscii(), data.a.b.upperAscii(), size(data.a.b) and
+// data.a.b.size().
+func operand(e ast.Expr) ([]string, byte, bool) {
+	if p, ok := dataPath(e); ok {
+		return p, 0, true
+	}
+	if e.Kind() != ast.CallKind {
+		return nil, 0, false
+	}
+	c := e.AsCall()
+	var target ast.Expr
+	switch {
+	case c.IsMemberFunction() && len(c.Args()) == 0:
+		target = c.Target()
+	case !c.IsMemberFunction() && len(c.Args()) == 1 && c.FunctionName() == "size":
+		target = c.Args()[0]
+	default:
+		return nil, 0, false
+	}
+	var xf byte
+	switch c.FunctionName() {
+	case "lowerAscii":
+		xf = xfLower
+	case "upperAscii":
+		xf = xfUpper
+	case "size":
+		xf = xfSize
+	default:
+		return nil, 0, false
+	}
+	p, ok := dataPath(target)
+	return p, xf, ok
 }
 
 func stringPrefilter(c ast.CallExpr) (prefilter, bool) {
@@ -135,15 +354,15 @@ func stringPrefilter(c ast.CallExpr) (prefilter, bool) {
 	default:
 		return prefilter{}, false
 	}
-	path, ok := dataPath(c.Target())
-	if !ok || len(c.Args()) != 1 || c.Args()[0].Kind() != ast.LiteralKind {
+	path, xf, ok := operand(c.Target())
+	if !ok || xf == xfSize || len(c.Args()) != 1 || c.Args()[0].Kind() != ast.LiteralKind {
 		return prefilter{}, false
 	}
 	lit, ok := c.Args()[0].AsLiteral().(types.String)
 	if !ok {
 		return prefilter{}, false
 	}
-	p := prefilter{path: path, op: fn, lit: string(lit)}
+	p := prefilter{path: path, xform: xf, op: fn, lit: string(lit)}
 	if fn == opMatches {
 		re, err := regexp.Compile(string(lit))
 		if err != nil {
@@ -215,51 +434,77 @@ func litValue(v ref.Val) (any, bool) {
 	return nil, false
 }
 
-func (p *prefilter) check(data map[string]any) triState {
-	var cur any = data
-	for _, f := range p.path {
-		m, ok := cur.(map[string]any)
+func (p *prefilter) check(d *eventData) triState {
+	switch p.op {
+	case opHas:
+		return d.has(p.path)
+	case opTruthy:
+		v, ok := d.scalarAt(p.path)
+		switch {
+		case !ok:
+			return unknown
+		case v.kind == kindTrue:
+			return yes
+		case v.kind == kindFalse:
+			return no
+		}
+		return unknown // not a bool: CEL reports it
+	}
+	v, ok := d.scalarAt(p.path)
+	if !ok {
+		return unknown // missing, or a list or map: CEL decides (and reports errors)
+	}
+	switch p.xform {
+	case xfLower, xfUpper:
+		if v.kind != kindString {
+			return unknown // no such overload: CEL reports it
+		}
+		if p.xform == xfLower {
+			v.s = lowerASCII(v.s)
+		} else {
+			v.s = upperASCII(v.s)
+		}
+	case xfSize:
+		if v.kind != kindString {
+			return unknown // size of a list or map, or no such overload: CEL
+		}
+		v = scalar{kind: kindNumber, f: float64(utf8.RuneCountInString(v.s))}
+	}
+	if p.path2 != nil {
+		w, ok := d.scalarAt(p.path2)
 		if !ok {
 			return unknown
 		}
-		if cur, ok = m[f]; !ok {
-			return unknown
-		}
+		eq := v.equalsScalar(w)
+		return boolState(eq == (p.op == operators.Equals))
 	}
 	switch p.op {
 	case operators.Equals:
-		return boolState(scalarEqual(cur, p.lit))
+		return boolState(v.equals(p.lit))
 	case operators.NotEquals:
-		return boolState(!scalarEqual(cur, p.lit))
+		return boolState(!v.equals(p.lit))
 	case operators.In:
-		switch cur.(type) {
-		case string, float64, bool, nil:
-			_, ok := p.set[cur]
-			return boolState(ok)
-		}
-		return unknown // lists and maps: let CEL compare them
+		return boolState(p.set.has(v))
 	case opStartsWith, opEndsWith, opContains, opMatches:
-		str, ok := cur.(string)
-		if !ok {
+		if v.kind != kindString {
 			return unknown // CEL has no such overload: an error, CEL reports it
 		}
 		lit := p.lit.(string)
 		switch p.op {
 		case opStartsWith:
-			return boolState(strings.HasPrefix(str, lit))
+			return boolState(strings.HasPrefix(v.s, lit))
 		case opEndsWith:
-			return boolState(strings.HasSuffix(str, lit))
+			return boolState(strings.HasSuffix(v.s, lit))
 		case opContains:
-			return boolState(strings.Contains(str, lit))
+			return boolState(strings.Contains(v.s, lit))
 		default:
-			return boolState(p.re.MatchString(str))
+			return boolState(p.re.MatchString(v.s))
 		}
 	}
-	f, ok := cur.(float64)
-	if !ok {
+	if v.kind != kindNumber {
 		return unknown
 	}
-	lit := p.lit.(float64)
+	f, lit := v.f, p.lit.(float64)
 	switch p.op {
 	case operators.Less:
 		return boolState(f < lit)
@@ -273,12 +518,113 @@ func (p *prefilter) check(data map[string]any) triState {
 	return unknown
 }
 
-// scalarEqual is CEL's heterogeneous equality between a JSON value and a scalar literal: values
-// of different kinds are unequal.
-func scalarEqual(v, lit any) bool {
+// lowerASCII is CEL's lowerAscii: ASCII letters only. It allocates only when s changes.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// upperASCII is CEL's upperAscii.
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'a' && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// equals is CEL's heterogeneous equality between a JSON scalar and a literal (string, float64,
+// bool or nil): values of different kinds are unequal.
+func (v scalar) equals(lit any) bool {
+	switch x := lit.(type) {
+	case string:
+		return v.kind == kindString && v.s == x
+	case float64:
+		return v.kind == kindNumber && v.f == x
+	case bool:
+		return (x && v.kind == kindTrue) || (!x && v.kind == kindFalse)
+	case nil:
+		return v.kind == kindNull
+	}
+	return false
+}
+
+// equalsScalar is CEL's equality between two JSON scalars.
+func (v scalar) equalsScalar(w scalar) bool {
+	if v.kind != w.kind {
+		return false
+	}
+	switch v.kind {
+	case kindString:
+		return v.s == w.s
+	case kindNumber:
+		return v.f == w.f
+	}
+	return true // true, false, null
+}
+
+// litSet is a set of scalar literals (the Go values JSON decoding gives), typed so that a
+// lookup allocates nothing.
+type litSet struct {
+	strs                   map[string]struct{}
+	nums                   map[float64]struct{}
+	hasTrue, hasFalse, nul bool
+}
+
+func (l *litSet) add(v any) {
 	switch x := v.(type) {
-	case string, bool, float64, nil:
-		return x == lit
+	case string:
+		if l.strs == nil {
+			l.strs = map[string]struct{}{}
+		}
+		l.strs[x] = struct{}{}
+	case float64:
+		if l.nums == nil {
+			l.nums = map[float64]struct{}{}
+		}
+		l.nums[x] = struct{}{}
+	case bool:
+		if x {
+			l.hasTrue = true
+		} else {
+			l.hasFalse = true
+		}
+	case nil:
+		l.nul = true
+	}
+}
+
+func (l *litSet) has(v scalar) bool {
+	switch v.kind {
+	case kindString:
+		_, ok := l.strs[v.s]
+		return ok
+	case kindNumber:
+		_, ok := l.nums[v.f]
+		return ok
+	case kindTrue:
+		return l.hasTrue
+	case kindFalse:
+		return l.hasFalse
+	case kindNull:
+		return l.nul
 	}
 	return false
 }

@@ -21,10 +21,9 @@ type rule struct {
 	atlas      []string
 	owasp      []string
 	enabled    bool
-	match      []string // event types; empty means every type
-	cond       *expr    // nil for sequences, whose steps hold the conditions
-	pre        []prefilter
-	preAll     bool // the prefilters are the whole condition
+	match      []string    // event types; empty means every type
+	cond       *expr       // nil for sequences, whose steps hold the conditions
+	pre        []prefilter // the condition's top-level conjuncts that are leaves, for the literal index
 	output     *template
 	evidence   []namedExpr
 	subjKind   string
@@ -142,7 +141,7 @@ func (c *compiler) compileRule(m *merged) *rule {
 		if r.cond, e = c.expr(m, "condition", text, cel.BoolType, costLimit); e != nil {
 			return fail(e)
 		}
-		r.pre, r.preAll = prefilters(r.cond.ast.NativeRep().Expr())
+		r.pre = prefilters(r.cond.ast.NativeRep().Expr(), r.cond.runtimeCost)
 		fp = append(fp, r.cond.text)
 	}
 	out, e := m.str("output")
