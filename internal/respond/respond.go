@@ -197,7 +197,8 @@ func actionKey(response, alertID string) string {
 func (r *Runner) trigger(ctx context.Context, a Alert, c *Config) store.Action {
 	now := r.o.Now()
 	act := store.Action{ID: store.NewID(), Key: actionKey(c.Name, a.ID), AlertID: a.ID, Response: c.Name, Type: c.Type,
-		DryRun: c.DryRun, CreatedAt: now, UpdatedAt: now, Params: map[string]string{"rule": a.Rule, "title": a.Title}}
+		DryRun: c.DryRun, CreatedAt: now, UpdatedAt: now, Params: map[string]string{"rule": a.Rule, "title": a.Title,
+			"severity": a.Severity, "subject_kind": a.SubjectKind, "subject": a.Subject}}
 	act.Target = target(c, a)
 	switch {
 	case needsTarget(c.Type) && act.Target == "":
