@@ -2,6 +2,7 @@ package alert_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -419,5 +420,53 @@ func TestRateLimitCounted(t *testing.T) {
 	s := h.stats()
 	if s.Alerts != 3 || s.Suppressed["rate_limited"] != 7 || s.Suppressed["invalid"] != 1 || s.Findings != 11 {
 		t.Errorf("stats = %+v", s)
+	}
+}
+
+// TestConcurrentUse drives the pipeline from several goroutines as the daemon does (the bus,
+// the ticker, API requests); run with -race.
+func TestConcurrentUse(t *testing.T) {
+	h := newHarness(t, blockConfig(true, false), func(o *alert.Options) { o.Blocker = &blocker{} })
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			h.p.Handle(ctx, []finding.Finding{
+				fnd("inference_extraction", finding.High, "client", fmt.Sprint("c", i%7), t0),
+				fnd("r", finding.Critical, "model", fmt.Sprint("m", i%5), t0),
+			})
+		}
+	}()
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.clk.Add(time.Second)
+				_ = h.p.Tick(ctx)
+			}
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		for _, a := range h.alerts("") {
+			if d, err := h.p.Alert(ctx, a.ID); err == nil {
+				_, _ = json.Marshal(d)
+			}
+			if i%10 == 0 {
+				_, _ = h.p.Transition(ctx, a.ID, alert.ActionAck, "x", "")
+			}
+		}
+		if i == 25 {
+			_, _ = h.p.AddSilence(ctx, alert.SilenceRequest{Matchers: []string{`subject="c1"`}, Comment: "c"}, "x")
+		}
+		_, _ = h.p.Stats(ctx)
+	}
+	<-done
+	close(stop)
+	if s := h.stats(); s.Findings != 400 {
+		t.Errorf("findings = %d", s.Findings)
 	}
 }

@@ -1,8 +1,10 @@
 package alert
 
 import (
+	"maps"
 	"math"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/pipewarden/pipewarden/internal/finding"
@@ -138,5 +140,19 @@ func (p *Pipeline) priority(a *store.AlertDetail) float64 {
 
 func respondAlert(a *store.AlertDetail) respond.Alert {
 	return respond.Alert{ID: a.ID, Fingerprint: a.Fingerprint, Rule: a.Rule, Severity: a.Severity.String(), Title: a.Title,
-		SubjectKind: a.Subject.Kind, Subject: a.Subject.Name, Labels: a.Labels, Priority: a.Priority}
+		SubjectKind: a.Subject.Kind, Subject: a.Subject.Name, Labels: maps.Clone(a.Labels), Priority: a.Priority}
+}
+
+// snapshot copies an alert deeply enough to be read outside the lock while the pipeline keeps
+// updating the original.
+func snapshot(a *store.AlertDetail) store.AlertDetail {
+	c := *a
+	c.Labels = maps.Clone(a.Labels)
+	c.Findings = slices.Clone(a.Findings)
+	c.EventIDs = slices.Clone(a.EventIDs)
+	c.Events = slices.Clone(a.Events)
+	c.Actions = slices.Clone(a.Actions)
+	c.SilencedBy = slices.Clone(a.SilencedBy)
+	c.InhibitedBy = slices.Clone(a.InhibitedBy)
+	return c
 }

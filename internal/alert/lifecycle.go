@@ -50,7 +50,7 @@ func (p *Pipeline) Transition(ctx context.Context, id, action, actor, comment st
 	switch action {
 	case ActionAck:
 		if e.a.State != store.AlertFiring {
-			return e.a, fmt.Errorf("%w: alert %s is %s; only a firing alert can be acknowledged", ErrTransition, id, e.a.State)
+			return snapshot(&e.a), fmt.Errorf("%w: alert %s is %s; only a firing alert can be acknowledged", ErrTransition, id, e.a.State)
 		}
 		to = store.AlertAcknowledged
 	case ActionResolve:
@@ -58,14 +58,14 @@ func (p *Pipeline) Transition(ctx context.Context, id, action, actor, comment st
 	case ActionFalsePositive:
 		to = store.AlertFalsePositive
 	default:
-		return e.a, fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
+		return snapshot(&e.a), fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
 	}
 	p.setState(e, to, now, actor, comment)
 	if err := p.saveDirty(ctx); err != nil {
-		return e.a, err
+		return snapshot(&e.a), err
 	}
 	p.audit(ctx, actor, "alert."+to, id, map[string]any{"comment": comment, "rule": e.a.Rule})
-	return e.a, nil
+	return snapshot(&e.a), nil
 }
 
 // setState changes an open alert's state; closing takes it out of memory and its groups.
@@ -109,7 +109,7 @@ func (p *Pipeline) autoResolve(now time.Time) {
 func (p *Pipeline) Alert(ctx context.Context, id string) (store.AlertDetail, error) {
 	p.mu.Lock()
 	if e := p.byID[id]; e != nil {
-		a := e.a
+		a := snapshot(&e.a)
 		a.Priority = p.priority(&a)
 		p.mu.Unlock()
 		return a, nil
