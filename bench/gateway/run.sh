@@ -21,7 +21,7 @@ go build -o "$WORK/pipewarden" ./cmd/pipewarden
 go build -o "$WORK/helper" ./bench/gateway
 "$WORK/helper" body -out "$WORK/body.json" -baseline "$WORK/baseline.json" >&2
 
-UP=18080 BARE=18081 GW=18082 NGX=18083 ADMIN=18084
+UP=18080 BARE=18081 GW=18082 NGX=18083 ADMIN=18084 GWOFF=18085 ADMINOFF=18086
 "$WORK/helper" upstream -listen 127.0.0.1:$UP &
 "$WORK/helper" bare -listen 127.0.0.1:$BARE -upstream http://127.0.0.1:$UP &
 # Every detector runs; escalation is off so that wrk's one client, which repeats one body, is
@@ -39,6 +39,11 @@ routes:
     baseline: $WORK/baseline.json
 YAML
 "$WORK/pipewarden" gateway --config "$WORK/gateway.yaml" >"$WORK/gw.out" 2>"$WORK/gw.err" &
+# The same gateway with every detector off: the cost of the inline path alone.
+sed -e "s/:$GW\$/:$GWOFF/; s/:$ADMIN\$/:$ADMINOFF/; s#/gw\$#/gwoff#" \
+  -e 's/^escalation: {off: true}$/escalation: {off: true}\ndetectors: {disable: [prada, blacklight, drift, pattern, endpoint]}/' \
+  "$WORK/gateway.yaml" > "$WORK/gateway-off.yaml"
+"$WORK/pipewarden" gateway --config "$WORK/gateway-off.yaml" >"$WORK/gwoff.out" 2>"$WORK/gwoff.err" &
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -86,7 +91,8 @@ echo "| target | p50 latency, 1 conn | p99 latency, 1 conn | requests/s, $CONNS 
 echo "|---|---|---|---|---|---|"
 measure "direct (model server)" "http://127.0.0.1:$UP"
 measure "bare httputil.ReverseProxy" "http://127.0.0.1:$BARE"
-measure "pipewarden gateway (detectors on)" "http://127.0.0.1:$GW"
+measure "pipewarden gateway, detectors off" "http://127.0.0.1:$GWOFF"
+measure "pipewarden gateway, all detectors on" "http://127.0.0.1:$GW"
 measure "nginx 1 worker" "http://127.0.0.1:$NGX"
 echo
 TOKEN="$(cat "$WORK/gw/gateway-admin.token")"

@@ -32,6 +32,8 @@ type Config struct {
 	Interval     time.Duration    `yaml:"interval"`
 	SampleRate   float64          `yaml:"sample_rate"`
 	QueueSize    int              `yaml:"queue_size"`
+	MaxRows      int              `yaml:"max_rows"`     // rows of a batch fed to the detectors
+	DetectorCPU  float64          `yaml:"detector_cpu"` // share of one core for the detectors
 	TLS          TLSConfig        `yaml:"tls"`
 	Limits       LimitsConfig     `yaml:"limits"`
 	Escalation   EscalationConfig `yaml:"escalation"`
@@ -160,6 +162,9 @@ func (c *Config) Validate() error {
 	if c.OnError != FailOpen && c.OnError != FailClosed {
 		return fmt.Errorf("on_error %q: want fail_open or fail_closed", c.OnError)
 	}
+	if c.DetectorCPU < 0 || c.DetectorCPU > 1 {
+		return fmt.Errorf("detector_cpu %v: want a share of one core, 0..1", c.DetectorCPU)
+	}
 	if c.SampleRate < 0 || c.SampleRate > 1 {
 		return fmt.Errorf("sample_rate %v: want 0..1", c.SampleRate)
 	}
@@ -204,6 +209,7 @@ func (c *Config) Options() (Options, error) {
 	o := Options{
 		Mode: c.Mode, OnError: c.OnError, ClientHeader: c.ClientHeader, DataDir: c.DataDir,
 		Interval: c.Interval, SampleRate: c.SampleRate, QueueSize: c.QueueSize, Detect: c.Detectors,
+		MaxRows: c.MaxRows, DetectorCPU: c.DetectorCPU,
 		Limits: Limits(c.Limits),
 		Escalation: Escalation{ThrottleFactor: c.Escalation.ThrottleFactor, ThrottleRate: c.Escalation.ThrottleRate,
 			ThrottleTTL: c.Escalation.ThrottleTTL, BlockTTL: c.Escalation.BlockTTL, Off: c.Escalation.Off},

@@ -34,12 +34,32 @@ func (g *Gateway) enqueue(s *sample) {
 	}
 }
 
+// detectLoop feeds the detectors. It keeps to a CPU budget (Options.DetectorCPU, a share of
+// one core) by resting in proportion to the work done, so that under load the detectors give
+// the proxy its CPU back: the queue then fills and samples are dropped and counted.
 func (g *Gateway) detectLoop() {
 	defer g.done.Done()
+	share := g.opts.DetectorCPU
+	var debt time.Duration
 	for {
 		select {
 		case s := <-g.queue:
+			t0 := time.Now()
 			g.process(s)
+			if share >= 1 {
+				continue
+			}
+			debt += time.Duration(float64(time.Since(t0)) * (1 - share) / share)
+			if debt < time.Millisecond {
+				continue
+			}
+			t := time.NewTimer(debt)
+			select {
+			case <-t.C:
+			case <-g.stop:
+				t.Stop()
+			}
+			debt = 0
 		case <-g.stop:
 			for {
 				select {

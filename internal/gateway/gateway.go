@@ -90,7 +90,8 @@ type Options struct {
 	Detect       detect.Config
 	Escalation   Escalation
 	QueueSize    int           // samples waiting for the detectors; default 4096
-	MaxRows      int           // rows of one request fed to the detectors; default 64
+	MaxRows      int           // rows of one request fed to the detectors; default 16
+	DetectorCPU  float64       // share of one core the detectors may use; default 0.2, 1 = no limit
 	Interval     time.Duration // event aggregation interval; default 10 s
 	SampleRate   float64       // share of requests also reported one by one with features
 	Name         string        // instance name, in event sources; default "gateway"
@@ -156,7 +157,10 @@ func (o *Options) defaults() error {
 		o.QueueSize = 4096
 	}
 	if o.MaxRows <= 0 {
-		o.MaxRows = 64
+		o.MaxRows = 16
+	}
+	if o.DetectorCPU <= 0 {
+		o.DetectorCPU = 0.2
 	}
 	if o.Interval <= 0 {
 		o.Interval = 10 * time.Second
