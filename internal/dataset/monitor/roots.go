@@ -84,10 +84,13 @@ func (m *Monitor) openBatch(p string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := inside(rt.real, resolved); !ok {
+		target, ok := inside(rt.real, resolved)
+		if !ok {
 			return nil, fmt.Errorf("%w: %q resolves to %q through a symlink", ErrOutsideRoots, p, resolved)
 		}
-		f, err := rt.r.Open(rel)
+		// Open the resolved name: os.Root refuses absolute symlinks even when they point back
+		// inside, and a symlink planted after this check is still refused if it escapes.
+		f, err := rt.r.Open(target)
 		if err != nil {
 			return nil, err
 		}
