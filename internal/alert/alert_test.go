@@ -373,16 +373,22 @@ func TestAutoResolve(t *testing.T) {
 	h.p.Handle(context.Background(), []finding.Finding{
 		fnd("fast", finding.High, "model", "m", t0),
 		fnd("slow", finding.High, "model", "m", t0),
+		// A finding replayed from two days ago is quiet from when it arrived, not from its time.
+		fnd("replayed", finding.High, "model", "m", t0.Add(-48*time.Hour)),
 	})
-	h.advance(61*time.Minute, time.Minute)
-	if r := h.alerts(store.AlertResolved); len(r) != 1 || r[0].Rule != "fast" {
+	h.advance(time.Minute, time.Minute)
+	if r := h.alerts(store.AlertResolved); len(r) != 0 {
+		t.Fatalf("resolved at once: %+v", r)
+	}
+	h.advance(60*time.Minute, time.Minute)
+	if r := h.alerts(store.AlertResolved); len(r) != 2 || r[0].Rule == "slow" || r[1].Rule == "slow" {
 		t.Fatalf("after 1h: resolved %+v", r)
 	}
 	h.advance(2*time.Hour, 5*time.Minute)
-	if r := h.alerts(store.AlertResolved); len(r) != 2 {
+	if r := h.alerts(store.AlertResolved); len(r) != 3 {
 		t.Fatalf("after 3h: resolved %+v", r)
 	}
-	if s := h.stats(); s.AutoResolved != 2 || s.Open != 0 {
+	if s := h.stats(); s.AutoResolved != 3 || s.Open != 0 {
 		t.Errorf("stats = %+v", s)
 	}
 }

@@ -26,6 +26,7 @@ type entry struct {
 	groups  []*group
 	fresh   int       // findings for it in the batch that opened it, until counted
 	savedAt time.Time // last written to the store
+	touched time.Time // when a finding last arrived (the clock's time, not the finding's)
 }
 
 func newEntry(f *finding.Finding, labels map[string]string, fp string, now time.Time) *entry {
@@ -45,6 +46,7 @@ func newEntry(f *finding.Finding, labels map[string]string, fp string, now time.
 
 // absorb counts one more finding into the alert.
 func (e *entry) absorb(f *finding.Finding, now time.Time) {
+	e.touched = now
 	a := &e.a
 	a.Count++
 	t := f.Time

@@ -97,7 +97,11 @@ func (p *Pipeline) autoResolve(now time.Time) {
 		if !ok {
 			after = def
 		}
-		if after <= 0 || now.Sub(e.a.LastSeen) < after {
+		quiet := e.a.LastSeen
+		if e.touched.After(quiet) {
+			quiet = e.touched // a replayed old finding does not make its alert old
+		}
+		if after <= 0 || now.Sub(quiet) < after {
 			continue
 		}
 		p.setState(e, store.AlertResolved, now, "pipewarden", fmt.Sprintf("no finding for %s", after))

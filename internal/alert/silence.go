@@ -153,11 +153,12 @@ func (p *Pipeline) ExpireSilence(ctx context.Context, id, actor string) (store.S
 	return s, p.saveDirty(ctx)
 }
 
-// Silences lists silences, those not yet expired first; state filters (pending, active,
-// expired, "" for all).
+// Silences lists the silences that have not ended or ended in the last 30 days, by creation
+// time; state filters (pending, active, expired, "" for all).
 func (p *Pipeline) Silences(ctx context.Context, state string) ([]SilenceView, error) {
 	now := p.now()
-	all, err := p.st.ListSilences(ctx, time.Time{})
+	// Silences that expired more than 30 days ago are history: the audit log keeps them.
+	all, err := p.st.ListSilences(ctx, now.Add(-30*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
