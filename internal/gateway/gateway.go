@@ -168,6 +168,13 @@ func (o *Options) defaults() error {
 	if o.Name == "" {
 		o.Name = "gateway"
 	}
+	if o.Transport == nil {
+		// The default transport keeps 2 idle connections per host: under concurrency every
+		// other request would open a new connection to the model server.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 256
+		o.Transport = t
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
