@@ -107,6 +107,9 @@ func Records(raw []byte) (RowSource, error) {
 	if len(r.rows) == 0 {
 		return nil, errors.New("records: empty array")
 	}
+	if len(r.cols) == 0 {
+		return nil, errors.New("records: no record has any key")
+	}
 	// Rows read before a key first appeared are shorter than the header: pad them with nulls.
 	for i, row := range r.rows {
 		for len(row) < len(r.cols) {

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/pipewarden/pipewarden/internal/dataset/table"
 )
@@ -47,4 +51,48 @@ func FuzzJSONL(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzReader(t, "jsonl", data) })
+}
+
+// FuzzParquet writes each input to a file (Parquet is read through io.ReaderAt) and reads it to
+// the end: malformed footers, page headers and encodings must give errors, never panics or
+// unbounded allocation.
+func FuzzParquet(f *testing.F) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[struct {
+		X float64 `parquet:"x"`
+		L string  `parquet:"label,optional"`
+	}](&buf)
+	w.Write([]struct {
+		X float64 `parquet:"x"`
+		L string  `parquet:"label,optional"`
+	}{{1.5, "a"}, {2, ""}, {-3, "b"}})
+	w.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("PAR1"))
+	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		p := filepath.Join(dir, "in.parquet")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tf, err := table.Open(p, table.Options{MaxColumns: 64})
+		if err != nil {
+			return
+		}
+		defer tf.Close()
+		n := len(tf.Columns())
+		for rows := 0; rows < 100000; rows++ {
+			fs, err := tf.Next()
+			if err != nil {
+				return
+			}
+			if len(fs) != n {
+				t.Fatalf("row of %d fields, %d columns", len(fs), n)
+			}
+		}
+	})
 }
