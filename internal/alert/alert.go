@@ -164,6 +164,13 @@ func New(ctx context.Context, o Options) (*Pipeline, error) {
 	if err := p.restore(ctx); err != nil {
 		return nil, err
 	}
+	acts, err := p.resp.Resume(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range acts {
+		p.recordActions(ctx, a.AlertID, []store.Action{a})
+	}
 	return p, nil
 }
 

@@ -243,6 +243,32 @@ func (r *Runner) Approve(ctx context.Context, id, actor string) (store.Action, e
 	return r.execute(ctx, act, c), nil
 }
 
+// Resume runs the actions left queued by a crash between storing and finishing them (each
+// action's effect is idempotent: a block or pause is set again, a webhook carries the action's
+// key). It returns them as finished.
+func (r *Runner) Resume(ctx context.Context, st interface {
+	ListActions(ctx context.Context, status string) ([]store.Action, error)
+}) ([]store.Action, error) {
+	queued, err := st.ListActions(ctx, store.ActionQueued)
+	if err != nil {
+		return nil, fmt.Errorf("resume queued actions: %w", err)
+	}
+	var out []store.Action
+	for _, act := range queued {
+		c, ok := r.byName[act.Response]
+		if !ok {
+			act.Status, act.Error, act.UpdatedAt = store.ActionFailed, fmt.Sprintf("response %q is no longer configured", act.Response), r.o.Now()
+			if err := r.o.Store.SaveAction(ctx, act); err != nil {
+				return out, err
+			}
+			out = append(out, act)
+			continue
+		}
+		out = append(out, r.execute(ctx, act, c))
+	}
+	return out, nil
+}
+
 // ErrNotPending is returned when approving an action that is not waiting for approval.
 var ErrNotPending = errors.New("action not pending approval")
 

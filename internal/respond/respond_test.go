@@ -162,3 +162,21 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestResumeQueuedAfterCrash(t *testing.T) {
+	now := t0
+	r, st, m := newRunner(t, &now, respond.Config{Name: "rb", Type: respond.RollbackModel})
+	ctx := context.Background()
+	// A crash after the action was stored as queued and before it ran.
+	a := store.Action{ID: "x1", Key: "k1", AlertID: "a1", Response: "rb", Type: respond.RollbackModel, Target: "fraud", Status: store.ActionQueued, CreatedAt: t0}
+	if _, _, err := st.CreateAction(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Resume(ctx, st)
+	if err != nil || len(got) != 1 || got[0].Status != store.ActionSucceeded || len(m.calls) != 1 {
+		t.Fatalf("resume = %+v, %v; calls %v", got, err, m.calls)
+	}
+	if again, _ := r.Resume(ctx, st); len(again) != 0 {
+		t.Errorf("a finished action must not run again: %+v", again)
+	}
+}
