@@ -104,6 +104,7 @@ func newDataCheckCmd(g *globals) *cobra.Command {
 	var jf judgeFlags
 	var rf readFlags
 	var baseline, label, segment string
+	var alpha, indicatorP float64
 	cmd := &cobra.Command{
 		Use:   "check FILE --baseline BASELINE.json",
 		Short: "Check a batch against a baseline: validation, drift and manipulation indicators",
@@ -114,6 +115,9 @@ func newDataCheckCmd(g *globals) *cobra.Command {
 			}
 			if baseline == "" {
 				return usageErr("data check: --baseline is required")
+			}
+			if !(alpha > 0 && alpha < 1) || !(indicatorP > 0 && indicatorP < 1) {
+				return usageErr("data check: --alpha and --indicator-p must be between 0 and 1 (exclusive)")
 			}
 			opts, err := rf.options()
 			if err != nil {
@@ -134,7 +138,8 @@ func newDataCheckCmd(g *globals) *cobra.Command {
 				return usageErr("%s: %v", path, err)
 			}
 			defer f.Close()
-			fs, err := dataset.Check(b, f, dataset.CheckOptions{Subject: filepath.Base(path), Label: label, Segment: segment})
+			fs, err := dataset.Check(b, f, dataset.CheckOptions{Subject: filepath.Base(path), Label: label, Segment: segment,
+				Alpha: alpha, IndicatorP: indicatorP})
 			if err != nil {
 				return usageErr("%s: %v", path, err)
 			}
@@ -161,5 +166,7 @@ func newDataCheckCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&baseline, "baseline", "", "baseline written by 'data profile' (required)")
 	cmd.Flags().StringVar(&label, "label", "", "label column (default: the baseline's)")
 	cmd.Flags().StringVar(&segment, "segment", "", "also report per value of this column (e.g. source)")
+	cmd.Flags().Float64Var(&alpha, "alpha", 0.01, "false discovery rate of the drift tests (Benjamini-Hochberg)")
+	cmd.Flags().Float64Var(&indicatorP, "indicator-p", 1e-4, "family-wise p-value a manipulation indicator must reach (Bonferroni)")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,8 @@ func TestDataUsageErrors(t *testing.T) {
 		{"other version", []string{"data", "check", irisFixture, "--baseline", v2}, "unsupported baseline version 2"},
 		{"not json baseline", []string{"data", "check", irisFixture, "--baseline", irisFixture}, "corrupted baseline: not valid JSON"},
 		{"bad format flag", []string{"data", "check", irisFixture, "--baseline", base, "--format", "xml"}, "--format"},
+		{"alpha out of range", []string{"data", "check", irisFixture, "--baseline", base, "--alpha", "1.5"}, "--alpha and --indicator-p"},
+		{"indicator p zero", []string{"data", "check", irisFixture, "--baseline", base, "--indicator-p", "0"}, "--alpha and --indicator-p"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,5 +108,35 @@ func TestDataUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line containing %q", code, stderr, c.want)
 			}
 		})
+	}
+}
+
+// TestDataCheckAlpha: a shifted feature is reported at the default FDR and not when --alpha
+// is made tiny, so the flag reaches the drift tests.
+func TestDataCheckAlpha(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "b.json")
+	if code, _, stderr := runData("data", "profile", irisFixture, "--out", base, "--label", "label"); code != 0 {
+		t.Fatal(stderr)
+	}
+	raw, _ := os.ReadFile(irisFixture)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var b strings.Builder
+	b.WriteString(lines[0] + "\n")
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		v, _ := strconv.ParseFloat(f[0], 64)
+		f[0] = strconv.FormatFloat(v+0.5, 'f', 1, 64) // about 0.6 sigma of sepal length
+		b.WriteString(strings.Join(f, ",") + "\n")
+	}
+	shifted := filepath.Join(dir, "shifted.csv")
+	os.WriteFile(shifted, []byte(b.String()), 0o600)
+	_, out, _ := runData("data", "check", shifted, "--baseline", base, "--format", "json")
+	if !strings.Contains(out, `"data.drift.numeric"`) {
+		t.Fatalf("default alpha: no drift finding:\n%s", out)
+	}
+	_, out, _ = runData("data", "check", shifted, "--baseline", base, "--format", "json", "--alpha", "1e-300")
+	if strings.Contains(out, `"data.drift.numeric"`) {
+		t.Errorf("--alpha 1e-300 still reports drift:\n%s", out)
 	}
 }
