@@ -128,6 +128,8 @@ var tightLimits = []modelscan.Limits{
 	{MaxMemo: 3},
 	{MaxStringBytes: 12},
 	{MaxStorageCount: 1, MaxDepth: 1},
+	// The walker compacts its heap every few dozen items: every compaction path is taken.
+	{MaxInMemory: 4096},
 }
 
 // goldenScanners returns the scanner with default limits, then one per tightLimits.

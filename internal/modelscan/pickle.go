@@ -27,25 +27,33 @@ type pickleWalker struct {
 	lim   Limits
 	depth int
 
-	stack []value
+	stack []cell
 	marks []int
 	memo  memoTable
+	h     heap
+	spare heap     // the heap's previous memory, reused by the next compaction
+	fwd   []uint32 // compaction's forwarding table, reused
 	proto int
 	ops   int64
+	// nextCheck is the opcode count at which the per-opcode limit, the time budget and the
+	// heap are next looked at: checks hoisted out of the loop of every opcode.
+	nextCheck int64
+	heapFull  bool
 
 	sawCode bool // a GLOBAL, INST, STACK_GLOBAL, REDUCE, NEWOBJ, OBJ or EXT was seen
 	// persist collects persistent ids (PyTorch storages) when non-nil.
 	persist *[]value
+	pending []cell // persistent ids of the pickle being walked
 	// capture keeps every item of lists (the legacy PyTorch storage-key list).
 	capture bool
 	// overrides are attributes of imported objects set by BUILD or SETITEM.
-	overrides map[string]value
-	slab      []value
-	comps     []composite
+	overrides map[string]cell
 }
 
 func newPickleWalker(j *job, r *byteReader, depth int) *pickleWalker {
-	return &pickleWalker{j: j, r: r, lim: j.s.lim, depth: depth}
+	w := &pickleWalker{j: j, r: r, lim: j.s.lim, depth: depth}
+	w.h.init(4096, 256, 64, heapBase(w.lim))
+	return w
 }
 
 // Pickle opcodes, all protocols.
@@ -128,17 +136,17 @@ func isOpcode(b byte) bool {
 	return strings.IndexByte("(.012FIJKLMNPQRSTUVXabcd}eghijl]opqrst)uGBC", b) >= 0
 }
 
-func (w *pickleWalker) pop() (value, error) {
+func (w *pickleWalker) pop() (cell, error) {
 	n := len(w.stack)
 	if n == 0 || (len(w.marks) > 0 && w.marks[len(w.marks)-1] >= n) {
-		return value{}, parseErr(w.r.off, "stack underflow")
+		return cell{}, parseErr(w.r.off, "stack underflow")
 	}
 	v := w.stack[n-1]
 	w.stack = w.stack[:n-1]
 	return v, nil
 }
 
-func (w *pickleWalker) top() (*value, error) {
+func (w *pickleWalker) top() (*cell, error) {
 	n := len(w.stack)
 	if n == 0 || (len(w.marks) > 0 && w.marks[len(w.marks)-1] >= n) {
 		return nil, parseErr(w.r.off, "stack underflow")
@@ -146,7 +154,7 @@ func (w *pickleWalker) top() (*value, error) {
 	return &w.stack[n-1], nil
 }
 
-func (w *pickleWalker) push(v value) error {
+func (w *pickleWalker) push(v cell) error {
 	if len(w.stack)+len(w.marks) >= w.lim.MaxStackDepth {
 		return limitErr("pickle stack over %d entries", w.lim.MaxStackDepth)
 	}
@@ -154,8 +162,9 @@ func (w *pickleWalker) push(v value) error {
 	return nil
 }
 
-// popMark pops everything above the last MARK and the mark itself.
-func (w *pickleWalker) popMark() ([]value, error) {
+// popMark pops everything above the last MARK and the mark itself. The items stay valid until
+// the next push.
+func (w *pickleWalker) popMark() ([]cell, error) {
 	if len(w.marks) == 0 {
 		return nil, parseErr(w.r.off, "could not find MARK")
 	}
@@ -168,36 +177,146 @@ func (w *pickleWalker) popMark() ([]value, error) {
 
 // walkOne walks one pickle up to its STOP and returns the value it would produce.
 func (w *pickleWalker) walkOne() (value, error) {
+	v, err := w.walk()
+	if w.persist != nil {
+		for _, p := range w.pending {
+			*w.persist = append(*w.persist, w.export(p, exportDepth))
+		}
+	}
+	w.pending = w.pending[:0]
+	if err != nil {
+		return value{}, err
+	}
+	return w.export(v, exportDepth), nil
+}
+
+func (w *pickleWalker) walk() (cell, error) {
 	w.stack = w.stack[:0]
 	w.marks = w.marks[:0]
 	w.proto = 0
 	w.memo.reset() // each pickle.load starts with an empty memo
+	if len(w.overrides) == 0 {
+		// Nothing outlives the previous pickle: start the heap afresh, keeping its memory.
+		w.h.text, w.h.items, w.h.comps = w.h.text[:0], w.h.items[:0], w.h.comps[:2]
+		w.h.budget = heapBase(w.lim)
+	}
+	r := w.r
 	for {
-		start := w.r.off
-		op, err := w.r.ReadByte()
-		if err != nil {
-			return value{}, fmt.Errorf("%w at offset %d: no STOP opcode", err, start)
+		start := r.off
+		var op byte
+		if r.r < r.w {
+			op = r.buf[r.r]
+			r.r++
+			r.off++
+		} else {
+			b, err := r.ReadByte()
+			if err != nil {
+				return cell{}, fmt.Errorf("%w at offset %d: no STOP opcode", err, start)
+			}
+			op = b
 		}
 		w.ops++
-		if w.ops > w.lim.MaxOpcodes {
-			return value{}, limitErr("over %d pickle opcodes", w.lim.MaxOpcodes)
-		}
-		if w.ops&(1<<20-1) == 0 {
-			if err := w.j.checkTime(); err != nil {
-				return value{}, err
+		if w.ops >= w.nextCheck {
+			if err := w.periodic(); err != nil {
+				return cell{}, err
 			}
 		}
-		if op == opStop {
-			v, err := w.pop()
-			if err != nil {
-				return value{}, err
+		var err error
+		switch op {
+		case opStop:
+			return w.pop()
+		case opMemoize:
+			// The hottest opcodes of real pickles, handled here rather than through step.
+			if len(w.stack) == 0 || (len(w.marks) > 0 && w.marks[len(w.marks)-1] >= len(w.stack)) {
+				return cell{}, parseErr(start, "memo put with an empty stack")
 			}
-			return v, nil
+			err = w.memoPut(uint64(w.memo.count), "", w.stack[len(w.stack)-1])
+		case opBinPut:
+			if r.r < r.w && len(w.stack) > 0 && (len(w.marks) == 0 || w.marks[len(w.marks)-1] < len(w.stack)) {
+				key := r.buf[r.r]
+				r.r++
+				r.off++
+				err = w.memoPut(uint64(key), "", w.stack[len(w.stack)-1])
+			} else {
+				err = w.put(op, start)
+			}
+		case opBinGet, opLongBinGet:
+			n := 1
+			if op == opLongBinGet {
+				n = 4
+			}
+			if r.w-r.r >= n {
+				key := uint64(r.buf[r.r])
+				if n == 4 {
+					key = uint64(binary.LittleEndian.Uint32(r.buf[r.r:]))
+				}
+				r.r += n
+				r.off += int64(n)
+				if key < uint64(len(w.memo.cells)) && w.memo.cells[key].k != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
+					w.stack = append(w.stack, w.memo.cells[key])
+				} else {
+					err = w.getKey(key, "", start)
+				}
+			} else {
+				err = w.get(op, start)
+			}
+		case opMark:
+			if len(w.stack)+len(w.marks) >= w.lim.MaxStackDepth {
+				return cell{}, limitErr("pickle stack over %d entries", w.lim.MaxStackDepth)
+			}
+			w.marks = append(w.marks, len(w.stack))
+		case opShortBinUni, opShortBinString, opShortBinBytes:
+			if r.r < r.w && r.w-r.r > int(r.buf[r.r]) && int64(r.buf[r.r]) <= w.lim.MaxStringBytes {
+				n := int(r.buf[r.r])
+				b := r.buf[r.r+1 : r.r+1+n]
+				r.r += 1 + n
+				r.off += int64(1 + n)
+				c := cell{k: kStr, n: int64(n)}
+				if op == opShortBinBytes {
+					c.k = kBytes
+				}
+				if nameBytes(b) {
+					c.toff, c.tlen = w.addText(b)
+				}
+				err = w.push(c)
+			} else {
+				err = w.lengthPrefixed(op, start)
+			}
+		case opBinInt1:
+			if r.r < r.w {
+				b := r.buf[r.r]
+				r.r++
+				r.off++
+				err = w.push(cell{k: kInt, n: int64(b)})
+			} else {
+				err = w.step(op, start)
+			}
+		default:
+			err = w.step(op, start)
 		}
-		if err := w.step(op, start); err != nil {
-			return value{}, err
+		if err != nil {
+			return cell{}, err
 		}
 	}
+}
+
+// periodic runs the checks hoisted out of the per-opcode loop: the opcode limit, the time
+// budget every 2^20 opcodes, and heap compaction. It runs at least every 4096 opcodes.
+func (w *pickleWalker) periodic() error {
+	if w.ops > w.lim.MaxOpcodes {
+		return limitErr("over %d pickle opcodes", w.lim.MaxOpcodes)
+	}
+	if w.ops&(1<<20-1) == 0 {
+		if err := w.j.checkTime(); err != nil {
+			return err
+		}
+	}
+	if w.heapFull {
+		return limitErr("pickle strings and containers over 4 GiB")
+	}
+	w.maybeCompact()
+	w.nextCheck = min((w.ops|(1<<12-1))+1, w.lim.MaxOpcodes+1)
+	return nil
 }
 
 func (w *pickleWalker) step(op byte, start int64) error {
@@ -228,20 +347,20 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		return w.push(*t)
 	case opNone:
-		return w.push(value{k: kNone})
+		return w.push(cell{k: kNone})
 	case opNewTrue, opNewFalse:
-		return w.push(value{k: kBool, n: int64(op & 1)})
+		return w.push(cell{k: kBool, n: int64(op & 1)})
 	case opEmptyTuple:
-		return w.push(w.comp(kTuple, nil))
+		return w.push(cell{k: kTuple, comp: emptyTuple})
 	case opEmptyList:
 		if w.capture {
-			return w.push(value{k: kList, c: &composite{}})
+			return w.push(cell{k: kList, comp: w.newComp(nil, 0, 0)})
 		}
-		return w.push(value{k: kList})
+		return w.push(cell{k: kList})
 	case opEmptyDict:
-		return w.push(value{k: kDict})
+		return w.push(cell{k: kDict})
 	case opEmptySet:
-		return w.push(value{k: kSet})
+		return w.push(cell{k: kSet})
 	case opProto:
 		b, err := r.ReadByte()
 		if err != nil {
@@ -265,26 +384,26 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		return w.push(value{k: kInt, n: int64(int32(binary.LittleEndian.Uint32(b)))})
+		return w.push(cell{k: kInt, n: int64(int32(binary.LittleEndian.Uint32(b)))})
 	case opBinInt1:
 		b, err := r.ReadByte()
 		if err != nil {
 			return err
 		}
-		return w.push(value{k: kInt, n: int64(b)})
+		return w.push(cell{k: kInt, n: int64(b)})
 	case opBinInt2:
 		b, err := r.next(2)
 		if err != nil {
 			return err
 		}
-		return w.push(value{k: kInt, n: int64(binary.LittleEndian.Uint16(b))})
+		return w.push(cell{k: kInt, n: int64(binary.LittleEndian.Uint16(b))})
 	case opInt, opLong:
 		b, _, err := r.line(64)
 		if err != nil {
 			return err
 		}
 		if op == opInt && (string(b) == "01" || string(b) == "00") {
-			return w.push(value{k: kBool, n: int64(b[1] - '0')})
+			return w.push(cell{k: kBool, n: int64(b[1] - '0')})
 		}
 		if op == opLong {
 			b = []byte(strings.TrimSuffix(string(b), "L"))
@@ -294,13 +413,12 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			return parseErr(start, "invalid integer literal")
 		}
 		if big != "" {
-			v := value{k: kBigInt}
 			if big == torchMagicDecimal {
-				v.s = torchMagic
+				return w.push(w.textCell(kBigInt, torchMagic, 0))
 			}
-			return w.push(v)
+			return w.push(cell{k: kBigInt})
 		}
-		return w.push(value{k: kInt, n: n})
+		return w.push(cell{k: kInt, n: n})
 	case opLong1, opLong4:
 		var n int64
 		if op == opLong1 {
@@ -319,7 +437,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 				return parseErr(start, "LONG pickle has negative byte count")
 			}
 		}
-		s, err := r.bytesArg(n, 64, w.lim.MaxStringBytes, true)
+		s, err := w.argBytes(n, 64, true)
 		if err != nil {
 			return err
 		}
@@ -331,32 +449,34 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			if n > 0 && n < 8 && s[n-1]&0x80 != 0 {
 				x -= 1 << (8 * n)
 			}
-			return w.push(value{k: kInt, n: x})
+			return w.push(cell{k: kInt, n: x})
 		}
-		return w.push(value{k: kBigInt, s: s, n: n})
+		c := cell{k: kBigInt, n: n}
+		c.toff, c.tlen = w.addText(s)
+		return w.push(c)
 	case opFloat:
 		if _, _, err := r.line(0); err != nil {
 			return err
 		}
-		return w.push(value{k: kFloat})
+		return w.push(cell{k: kFloat})
 	case opBinFloat:
 		if _, err := r.next(8); err != nil {
 			return err
 		}
-		return w.push(value{k: kFloat})
+		return w.push(cell{k: kFloat})
 	case opString:
 		b, full, err := r.line(4 * maxNameLen)
 		if err != nil {
 			return err
 		}
 		if !full {
-			return w.push(value{k: kStr, n: maxNameLen + 1})
+			return w.push(cell{k: kStr, n: maxNameLen + 1})
 		}
 		d, err := decodeStringOpcode(b)
 		if err != nil {
 			return parseErr(start, "%v", err)
 		}
-		return w.pushText(d, op)
+		return w.pushText(d)
 	case opBinString, opShortBinString, opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8,
 		opBinUnicode, opShortBinUni, opBinUnicode8:
 		return w.lengthPrefixed(op, start)
@@ -366,13 +486,13 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			return err
 		}
 		if !full {
-			return w.push(value{k: kStr, n: maxNameLen + 1})
+			return w.push(cell{k: kStr, n: maxNameLen + 1})
 		}
 		s, err := decodeRawUnicodeEscape(b)
 		if err != nil {
 			return parseErr(start, "%v", err)
 		}
-		return w.push(value{k: kStr, s: s, n: int64(len(s))})
+		return w.push(w.textCell(kStr, s, int64(len(s))))
 	case opTuple:
 		items, err := w.popMark()
 		if err != nil {
@@ -406,7 +526,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if _, err := w.popMark(); err != nil {
 			return err
 		}
-		return w.push(value{k: kSet})
+		return w.push(cell{k: kSet})
 	case opPut, opBinPut, opLongBinPut, opMemoize:
 		return w.put(op, start)
 	case opGet, opBinGet, opLongBinGet:
@@ -428,10 +548,10 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		if !mod.hasText() || !name.hasText() {
 			w.finding(RuleUnresolvedImport, finding.Critical, "unresolved import", start, map[string]any{
-				"opcode": "STACK_GLOBAL", "module": mod.describe(), "name": name.describe()})
-			return w.push(value{k: kGlobal, s: "<unresolved>"})
+				"opcode": "STACK_GLOBAL", "module": w.describe(mod), "name": w.describe(name)})
+			return w.push(w.textCell(kGlobal, "<unresolved>", 0))
 		}
-		return w.push(w.imported(mod.s, name.s, "STACK_GLOBAL", start))
+		return w.push(w.imported(w.str(mod), w.str(name), "STACK_GLOBAL", start))
 	case opExt1, opExt2, opExt4:
 		n := 1 << (op - opExt1) // EXT1, EXT2, EXT4 take 1, 2 and 4 bytes
 		if _, err := r.next(n); err != nil {
@@ -440,7 +560,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		w.sawCode = true
 		w.finding(RuleUnresolvedImport, finding.Critical, "import through the copyreg extension registry", start,
 			map[string]any{"opcode": "EXT"})
-		return w.push(value{k: kGlobal, s: "<extension>"})
+		return w.push(w.textCell(kGlobal, "<extension>", 0))
 	case opReduce:
 		args, err := w.pop()
 		if err != nil {
@@ -493,8 +613,9 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		pid := value{k: kStr, s: string(b), n: int64(len(b))}
-		return w.persistent(w.comp(kTuple, []value{pid}))
+		pid := cell{k: kStr, n: int64(len(b))}
+		pid.toff, pid.tlen = w.addText(b)
+		return w.persistent(w.comp(kTuple, []cell{pid}))
 	case opBinPersID:
 		pid, err := w.pop()
 		if err != nil {
@@ -510,7 +631,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		w.addTo(t, []value{v}, "APPEND", start)
+		w.addTo(t, []cell{v}, "APPEND", start)
 	case opAppends, opSetItems, opAddItems:
 		items, err := w.popMark()
 		if err != nil {
@@ -543,7 +664,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		w.addTo(t, []value{k, v}, "SETITEM", start)
+		w.addTo(t, []cell{k, v}, "SETITEM", start)
 	case opBuild:
 		state, err := w.pop()
 		if err != nil {
@@ -553,9 +674,9 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		return w.build(t, state, start)
+		return w.build(*t, state, start)
 	case opNextBuffer:
-		return w.push(value{k: kBytes})
+		return w.push(cell{k: kBytes})
 	case opReadonlyBuffer:
 		_, err := w.top()
 		return err
@@ -565,15 +686,37 @@ func (w *pickleWalker) step(op byte, start int64) error {
 	return nil
 }
 
-func (w *pickleWalker) pushText(b []byte, op byte) error {
+// pushText pushes the content of the protocol-0 STRING opcode.
+func (w *pickleWalker) pushText(b []byte) error {
 	if !asciiOnly(b) {
-		return w.push(value{k: kBytes, n: int64(len(b))})
+		return w.push(cell{k: kBytes, n: int64(len(b))})
 	}
-	v := value{k: kStr, n: int64(len(b))}
+	c := cell{k: kStr, n: int64(len(b))}
 	if len(b) <= maxNameLen {
-		v.s = string(b)
+		c.toff, c.tlen = w.addText(b)
 	}
-	return w.push(v)
+	return w.push(c)
+}
+
+// argBytes reads a length-prefixed argument of n bytes: its content when it is at most keep
+// bytes long (nil otherwise, the bytes skipped), valid until the next read.
+func (w *pickleWalker) argBytes(n int64, keep int, raw bool) ([]byte, error) {
+	r := w.r
+	if n < 0 || n > w.lim.MaxStringBytes {
+		return nil, limitErr("pickle argument of %d bytes", n)
+	}
+	if n > r.remaining() {
+		return nil, errTruncated
+	}
+	if n <= int64(keep) {
+		b, err := r.next(int(n))
+		if err != nil || !raw && !nameBytes(b) {
+			// Only strings that can be names are kept; the rest are known by length.
+			return nil, err
+		}
+		return b, nil
+	}
+	return nil, r.skip(n)
 }
 
 func (w *pickleWalker) lengthPrefixed(op byte, start int64) error {
@@ -610,24 +753,21 @@ func (w *pickleWalker) lengthPrefixed(op byte, start int64) error {
 		}
 		n = int64(u)
 	}
-	s, err := r.bytesArg(n, maxNameLen, w.lim.MaxStringBytes, false)
+	s, err := w.argBytes(n, maxNameLen, false)
 	if err != nil {
 		return err
 	}
+	// Kept content is made of name bytes, so it is ASCII: valid UTF-8 for the unicode opcodes,
+	// and str (not bytes) for BINSTRING under the unpickler's default ASCII encoding.
+	c := cell{k: kBytes, n: n}
 	switch op {
-	case opBinString, opShortBinString:
-		// Decoded with the unpickler's encoding (ASCII by default) into str.
-		if int64(len(s)) == n && !asciiOnly([]byte(s)) {
-			return w.push(value{k: kBytes, n: n})
-		}
-		return w.push(value{k: kStr, s: s, n: n})
-	case opBinUnicode, opShortBinUni, opBinUnicode8:
-		if int64(len(s)) == n && !utf8.ValidString(s) {
-			return parseErr(start, "invalid UTF-8 in string")
-		}
-		return w.push(value{k: kStr, s: s, n: n})
+	case opBinString, opShortBinString, opBinUnicode, opShortBinUni, opBinUnicode8:
+		c.k = kStr
 	}
-	return w.push(value{k: kBytes, s: s, n: n})
+	if s != nil {
+		c.toff, c.tlen = w.addText(s)
+	}
+	return w.push(c)
 }
 
 func (w *pickleWalker) put(op byte, start int64) error {
@@ -667,7 +807,7 @@ func (w *pickleWalker) put(op byte, start int64) error {
 	if err != nil {
 		return parseErr(start, "memo put with an empty stack")
 	}
-	return w.memo.put(key, big, *t, w.lim.MaxMemo)
+	return w.memoPut(key, big, *t)
 }
 
 func (w *pickleWalker) get(op byte, start int64) error {
@@ -697,6 +837,10 @@ func (w *pickleWalker) get(op byte, start int64) error {
 		}
 		key, big = uint64(n), bg
 	}
+	return w.getKey(key, big, start)
+}
+
+func (w *pickleWalker) getKey(key uint64, big string, start int64) error {
 	v, ok := w.memo.get(key, big)
 	if !ok {
 		return parseErr(start, "memo key %d not found", key)
@@ -720,12 +864,12 @@ func (w *pickleWalker) global(op byte, start int64) error {
 	if op == opInst {
 		opName = "INST"
 	}
-	var g value
+	var g cell
 	switch {
 	case !mfull || !nfull:
 		w.finding(RuleUnresolvedImport, finding.Critical, "unresolved import", start, map[string]any{
 			"opcode": opName, "module": truncate(modS, 80), "name": truncate(nameS, 80)})
-		g = value{k: kGlobal, s: "<unresolved>"}
+		g = w.textCell(kGlobal, "<unresolved>", 0)
 	case !utf8.Valid(mod) || !utf8.Valid(name):
 		w.finding(RuleUnresolvedImport, finding.Critical, "import with an undecodable name", start, map[string]any{
 			"opcode": opName, "module": strconv.Quote(modS), "name": strconv.Quote(nameS)})
@@ -745,14 +889,14 @@ func (w *pickleWalker) global(op byte, start int64) error {
 
 // imported judges the import of module.name and returns the imported object: what an earlier
 // mutation stored there, if the walk saw one.
-func (w *pickleWalker) imported(module, name, opcode string, off int64) value {
+func (w *pickleWalker) imported(module, name, opcode string, off int64) cell {
 	m, n := fixImports(module, name)
 	q := m + "." + n
 	w.judge(q, len(m), module+"."+name, opcode, off, "")
 	if v, ok := w.overrides[q]; ok {
 		return v
 	}
-	return value{k: kGlobal, s: q, n: int64(len(m))}
+	return w.textCell(kGlobal, q, int64(len(m)))
 }
 
 // known reports whether values of kind k have a type the walker is sure of; the others (an
@@ -801,107 +945,127 @@ func (w *pickleWalker) finding(rule string, sev finding.Severity, title string, 
 
 // call emulates calling fn with args (REDUCE, NEWOBJ, OBJ, INST) enough to follow attribute
 // and import chains.
-func (w *pickleWalker) call(fn, args value, opcode string, off int64) value {
-	a0, _ := args.item(0)
-	a1, _ := args.item(1)
+func (w *pickleWalker) call(fn, args cell, opcode string, off int64) cell {
+	a0 := w.item(args, 0)
+	a1 := w.item(args, 1)
 	switch fn.k {
 	case kGlobal:
-		switch fn.s {
+		switch string(w.text(fn)) {
 		case "builtins.getattr":
 			if a0.isRef() && a1.hasText() {
-				return w.attr(a0, a1.s, opcode, off, "getattr")
+				return w.attr(a0, w.text(a1), opcode, off, "getattr")
 			}
 			if a0.isRef() && a1.k == kStr {
 				w.finding(RuleUnresolvedImport, finding.Critical, "unresolved attribute lookup", off,
-					map[string]any{"object": a0.describe(), "attribute": a1.describe()})
+					map[string]any{"object": w.describe(a0), "attribute": w.describe(a1)})
 			}
 		case "builtins.__import__", "importlib.import_module", "importlib.__import__":
 			if a0.hasText() {
-				w.judge(a0.s, len(a0.s), "", opcode, off, fn.s)
-				return value{k: kModule, s: a0.s, n: int64(len(a0.s))}
+				s := w.str(a0)
+				w.judge(s, len(s), "", opcode, off, w.str(fn))
+				return cell{k: kModule, n: a0.n, toff: a0.toff, tlen: a0.tlen}
 			}
 		case "operator.attrgetter", "_operator.attrgetter":
 			if a0.hasText() {
-				return value{k: kAttrGetter, s: a0.s}
+				return cell{k: kAttrGetter, toff: a0.toff, tlen: a0.tlen}
 			}
 		case "builtins.vars":
 			if a0.isRef() {
-				return value{k: kModuleDict, s: refName(a0)}
+				return cell{k: kModuleDict, toff: a0.toff, tlen: a0.tlen}
 			}
 		case "numpy.dtype":
 			if a0.hasText() {
-				return value{k: kDtype, s: a0.s}
+				return cell{k: kDtype, toff: a0.toff, tlen: a0.tlen}
 			}
 		}
-		return value{k: kCall, s: fn.s, c: args.c}
+		return cell{k: kCall, toff: fn.toff, tlen: fn.tlen, comp: args.comp}
 	case kAttrGetter:
 		if a0.isRef() {
-			return w.attr(a0, fn.s, opcode, off, "attrgetter")
+			return w.attr(a0, w.text(fn), opcode, off, "attrgetter")
 		}
 	case kModule:
-		return value{k: kCall, s: fn.s}
+		return cell{k: kCall, toff: fn.toff, tlen: fn.tlen}
 	}
 	w.finding(RuleIndirectCall, finding.High, "call of a computed object", off,
-		map[string]any{"opcode": opcode, "callable": fn.describe()})
-	return value{k: kOpaque}
-}
-
-func refName(v value) string {
-	return v.s
+		map[string]any{"opcode": opcode, "callable": w.describe(fn)})
+	return cell{k: kOpaque}
 }
 
 // attr is the object reached by the attribute path name from the imported object ref.
-func (w *pickleWalker) attr(ref value, name, opcode string, off int64, via string) value {
-	q := ref.s + "." + name
+func (w *pickleWalker) attr(ref cell, name []byte, opcode string, off int64, via string) cell {
 	modLen := int(ref.n)
-	if modLen <= 0 || modLen > len(ref.s) {
-		modLen = len(ref.s)
+	if modLen <= 0 || modLen > int(ref.tlen) {
+		modLen = int(ref.tlen)
 	}
-	w.judge(q, modLen, "", opcode, off, via)
-	return value{k: kGlobal, s: q, n: int64(modLen)}
+	c := cell{k: kGlobal, n: int64(modLen)}
+	c.toff, c.tlen = w.addText3(w.text(ref), '.', name)
+	w.judge(w.str(c), modLen, "", opcode, off, via)
+	return c
 }
 
-func (w *pickleWalker) persistent(pid value) error {
-	if w.persist != nil && len(*w.persist) < w.lim.MaxStorageCount {
-		*w.persist = append(*w.persist, pid)
+// persistent emulates persistent_load. The ids are handed out (exported) when the pickle ends,
+// as they stand then.
+func (w *pickleWalker) persistent(pid cell) error {
+	if w.persist != nil && len(*w.persist)+len(w.pending) < w.lim.MaxStorageCount {
+		w.pending = append(w.pending, pid)
 	}
-	return w.push(value{k: kPersist, c: pid.c})
+	return w.push(cell{k: kPersist, comp: pid.comp})
 }
 
 // addTo emulates APPEND(S), SETITEM(S) and ADDITEMS on t. Lists keep no items (except the
 // legacy PyTorch key list); dicts keep a few str-keyed pairs, enough for BUILD states.
-func (w *pickleWalker) addTo(t *value, items []value, opcode string, off int64) {
+func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 	if t.isRef() {
 		w.finding(RuleGlobalMutation, finding.Critical, "mutation of an imported object", off,
-			map[string]any{"opcode": opcode, "target": t.describe()})
+			map[string]any{"opcode": opcode, "target": w.describe(*t)})
 		if opcode == "SETITEM" || opcode == "SETITEMS" {
 			w.override(*t, w.comp(kDict, items))
 		}
 		return
 	}
 	switch {
-	case t.k == kList && w.capture && t.c != nil:
-		if room := w.lim.MaxStorageCount - len(t.c.items); len(items) > room {
+	case t.k == kList && w.capture && t.comp != 0:
+		p := &w.h.comps[t.comp]
+		if room := w.lim.MaxStorageCount - int(p.n); len(items) > room {
 			items = items[:max(room, 0)]
-			t.c.more = true
+			p.more = true
 		}
-		t.c.items = append(t.c.items, items...)
+		w.appendItems(t.comp, items)
 	case t.k == kDict && opcode != "APPEND" && opcode != "APPENDS" && w.stateCandidate():
 		for i := 0; i+1 < len(items); i += 2 {
 			if !items[i].hasText() {
 				continue
 			}
-			if t.c == nil {
-				t.c = w.newComp()
-				t.c.items = w.slabItems(2 * dictKeep)
+			if t.comp == 0 {
+				t.comp = w.newComp(nil, 0, 2*dictKeep)
 			}
-			if len(t.c.items)+2 > cap(t.c.items) {
-				t.c.more = true
+			p := &w.h.comps[t.comp]
+			if p.n+2 > p.cap {
+				p.more = true
 				return
 			}
-			t.c.items = append(t.c.items, items[i], items[i+1])
+			w.h.items[p.off+int(p.n)] = items[i]
+			w.h.items[p.off+int(p.n)+1] = items[i+1]
+			p.n += 2
 		}
 	}
+}
+
+// appendItems appends to a growable container (the captured list), moving its items to the
+// end of the heap when they outgrow their room.
+func (w *pickleWalker) appendItems(h uint32, items []cell) {
+	p := w.h.comps[h]
+	if need := int(p.n) + len(items); need > int(p.cap) {
+		c := max(need, 2*int(p.cap), 8)
+		off := len(w.h.items)
+		w.h.items = grow(w.h.items, c)[:off+c]
+		clear(w.h.items[off+copy(w.h.items[off:], w.h.items[p.off:p.off+int(p.n)]):])
+		w.h.budget -= c
+		p.off, p.cap = off, int32(c)
+	}
+	copy(w.h.items[p.off+int(p.n):], items)
+	p.n += int32(len(items))
+	w.h.comps[h] = p
 }
 
 // stateCandidate reports whether the dict on top of the stack may become the state of a BUILD
@@ -910,7 +1074,7 @@ func (w *pickleWalker) addTo(t *value, items []value, opcode string, off int64) 
 func (w *pickleWalker) stateCandidate() bool {
 	n := len(w.stack)
 	for i := n - 2; i >= 0 && i >= n-3; i-- {
-		if v := w.stack[i]; v.isRef() || v.k == kCall && strings.HasSuffix(v.s, "NumpyArrayWrapper") {
+		if v := w.stack[i]; v.isRef() || v.k == kCall && w.textHasSuffix(v, "NumpyArrayWrapper") {
 			return true
 		}
 	}
@@ -920,54 +1084,32 @@ func (w *pickleWalker) stateCandidate() bool {
 // dictKeep is how many str-keyed pairs a dict keeps.
 const dictKeep = 8
 
-// slabItems returns an empty slice with room for n values, carved from a shared slab so that
-// millions of small containers do not cost millions of allocations.
-func (w *pickleWalker) slabItems(n int) []value {
-	if cap(w.slab)-len(w.slab) < n {
-		w.slab = make([]value, 0, max(4096, n))
-	}
-	l := len(w.slab)
-	w.slab = w.slab[:l+n]
-	return w.slab[l : l : l+n]
-}
-
-func (w *pickleWalker) newComp() *composite {
-	if len(w.comps) == cap(w.comps) {
-		w.comps = make([]composite, 0, 1024)
-	}
-	w.comps = w.comps[:len(w.comps)+1]
-	return &w.comps[len(w.comps)-1]
-}
-
-// comp builds a container value holding (at most maxItems of) items.
-func (w *pickleWalker) comp(k vkind, items []value) value {
+// comp builds a container cell holding (at most maxItems of) items.
+func (w *pickleWalker) comp(k vkind, items []cell) cell {
 	if k == kList && !w.capture {
-		return value{k: kList}
+		return cell{k: kList}
 	}
-	c := w.newComp()
+	if k == kTuple && len(items) == 0 {
+		return cell{k: kTuple, comp: emptyTuple}
+	}
 	lim := maxItems
 	if k == kDict {
 		lim *= 2
 	}
-	if len(items) > lim {
-		c.more = true
-		items = items[:lim]
-	}
-	c.items = append(w.slabItems(len(items)), items...)
-	return value{k: k, c: c}
+	return cell{k: k, comp: w.newComp(items, lim, 0)}
 }
 
 // build emulates BUILD: setting state on a module or class object is a mutation of the
 // interpreter; a joblib array wrapper is followed by raw array bytes in the stream.
-func (w *pickleWalker) build(t *value, state value, off int64) error {
+func (w *pickleWalker) build(t, state cell, off int64) error {
 	if t.isRef() {
 		w.finding(RuleGlobalMutation, finding.Critical, "state set on an imported module or class", off,
-			map[string]any{"opcode": "BUILD", "target": t.describe(), "state": state.describe()})
-		w.override(*t, state)
+			map[string]any{"opcode": "BUILD", "target": w.describe(t), "state": w.describe(state)})
+		w.override(t, state)
 		return nil
 	}
-	if t.k == kCall && strings.HasSuffix(t.s, "numpy_pickle.NumpyArrayWrapper") {
-		return w.joblibArray(state, off)
+	if t.k == kCall && w.textHasSuffix(t, "numpy_pickle.NumpyArrayWrapper") {
+		return w.joblibArray(w.export(state, exportDepth), off)
 	}
 	return nil
 }
@@ -981,21 +1123,22 @@ func truncate(s string, n int) string {
 
 // override remembers attributes a mutation set on an imported object, so that later imports
 // of them resolve to what the loader would really get.
-func (w *pickleWalker) override(t, state value) {
+func (w *pickleWalker) override(t, state cell) {
 	if state.k == kTuple { // (state, slotstate)
-		if s, ok := state.item(1); ok {
-			state = s
+		if it := w.items(state); len(it) > 1 {
+			state = it[1]
 		}
 	}
-	if state.k != kDict || state.c == nil {
+	if state.k != kDict || state.comp == 0 {
 		return
 	}
 	if w.overrides == nil {
-		w.overrides = map[string]value{}
+		w.overrides = map[string]cell{}
 	}
-	for i := 0; i+1 < len(state.c.items) && len(w.overrides) < 1024; i += 2 {
-		if k := state.c.items[i]; k.hasText() {
-			w.overrides[t.s+"."+k.s] = state.c.items[i+1]
+	items := w.items(state)
+	for i := 0; i+1 < len(items) && len(w.overrides) < 1024; i += 2 {
+		if k := items[i]; k.hasText() {
+			w.overrides[w.str(t)+"."+w.str(k)] = items[i+1]
 		}
 	}
 }

@@ -39,6 +39,8 @@ const maxNameLen = 256
 // maxItems bounds the items kept per container; dicts keep twice as many (keys and values).
 const maxItems = 16
 
+// value is a walked value handed out of the walker (a pickle's result, a persistent id, a
+// BUILD state): a copy of a cell with its text and containers (to exportDepth levels) of its own.
 type value struct {
 	k vkind
 	n int64
@@ -82,9 +84,11 @@ func (v value) describe() string {
 	case kInt:
 		return strconv.FormatInt(v.n, 10)
 	}
-	return [...]string{"object", "None", "bool", "int", "int", "float", "str", "bytes", "tuple", "list", "dict",
-		"set", "global", "module", "namespace", "attrgetter", "call", "dtype", "persistent object"}[v.k]
+	return kindNames[v.k]
 }
+
+var kindNames = [...]string{"object", "None", "bool", "int", "int", "float", "str", "bytes", "tuple", "list", "dict",
+	"set", "global", "module", "namespace", "attrgetter", "call", "dtype", "persistent object"}
 
 func (v value) item(i int) (value, bool) {
 	if v.c == nil || i >= len(v.c.items) {
@@ -106,37 +110,10 @@ func (v value) dictGet(key string) (value, bool) {
 	return value{}, false
 }
 
-// keepInMemo reports whether a memoized value is worth remembering; the rest is stored as opaque
-// so that a pickle of millions of small objects does not cost millions of tracked values.
-func keepInMemo(v value) bool {
-	switch v.k {
-	case kStr, kBytes:
-		return v.s != "" && int64(len(v.s)) == v.n && nameLike(v.s)
-	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
-		return true
-	case kTuple, kCall:
-		if v.c == nil {
-			return false
-		}
-		for _, it := range v.c.items {
-			if it.isRef() || it.k == kDtype {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func nameLike(s string) bool {
-	if len(s) > maxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !nameByte[s[i]] {
-			return false
-		}
-	}
-	return true
+// nameLike reports whether s may be (part of) an import name: short, and made of the bytes
+// of dotted identifiers.
+func nameLike(s []byte) bool {
+	return len(s) <= maxNameLen && nameBytes(s)
 }
 
 func nameBytes(b []byte) bool {
@@ -154,104 +131,6 @@ var nameByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// memoTable is the pickle memo. Keys are dense in practice (the pickler numbers them 0, 1, 2...)
-// so they index a slice of small slots; sparse keys go to a map. Only values that keepInMemo
-// are stored in full.
-type memoTable struct {
-	slots  []uint32 // key -> 0 unset, 1 opaque, i+2 value i
-	sparse map[string]uint32
-	chunks [][]value // values in fixed chunks: growing never copies them
-	nvals  int
-	count  int
-}
-
-const memoChunk = 4096
-
-func (m *memoTable) reset() {
-	m.slots = m.slots[:0]
-	m.sparse = nil
-	m.nvals = 0
-	m.count = 0
-}
-
-func (m *memoTable) val(i uint32) *value {
-	return &m.chunks[i/memoChunk][i%memoChunk]
-}
-
-func (m *memoTable) put(key uint64, bigKey string, v value, max int) error {
-	var slot *uint32
-	switch {
-	case bigKey == "" && key < uint64(len(m.slots)):
-		slot = &m.slots[key]
-	case bigKey == "" && key < uint64(len(m.slots))+4096 && key < 1<<32:
-		for uint64(len(m.slots)) <= key {
-			m.slots = append(m.slots, 0)
-		}
-		slot = &m.slots[key]
-	default:
-		if m.sparse == nil {
-			m.sparse = map[string]uint32{}
-		}
-		k := bigKey
-		if k == "" {
-			k = strconv.FormatUint(key, 10)
-		}
-		s := m.sparse[k]
-		if s == 0 {
-			m.count++
-			if m.count > max {
-				return limitErr("pickle memo over %d entries", max)
-			}
-		}
-		m.sparse[k] = m.store(s, v)
-		return nil
-	}
-	if *slot == 0 {
-		m.count++
-		if m.count > max {
-			return limitErr("pickle memo over %d entries", max)
-		}
-	}
-	*slot = m.store(*slot, v)
-	return nil
-}
-
-func (m *memoTable) store(old uint32, v value) uint32 {
-	if !keepInMemo(v) {
-		return 1
-	}
-	if old >= 2 {
-		*m.val(old - 2) = v
-		return old
-	}
-	if m.nvals/memoChunk == len(m.chunks) {
-		m.chunks = append(m.chunks, make([]value, memoChunk))
-	}
-	*m.val(uint32(m.nvals)) = v
-	m.nvals++
-	return uint32(m.nvals + 1)
-}
-
-func (m *memoTable) get(key uint64, bigKey string) (value, bool) {
-	var s uint32
-	if bigKey == "" && key < uint64(len(m.slots)) {
-		s = m.slots[key]
-	} else if m.sparse != nil {
-		k := bigKey
-		if k == "" {
-			k = strconv.FormatUint(key, 10)
-		}
-		s = m.sparse[k]
-	}
-	switch s {
-	case 0:
-		return value{}, false
-	case 1:
-		return value{k: kOpaque}, true
-	}
-	return *m.val(s - 2), true
-}
 
 // parsePyInt parses an integer the way Python's int() does for the text opcodes: surrounding
 // whitespace, a sign, and single underscores between digits. big is the canonical decimal text

@@ -1,0 +1,379 @@
+package modelscan
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+)
+
+// cell is a value on the walker's emulated stack or in its memo. It holds no Go pointers: its
+// text and items live in the walker's heap and are named by offset, so the stack, the memo
+// and the heap are plain memory that the garbage collector never scans, and a pickle of
+// millions of small objects costs no allocation per object.
+type cell struct {
+	n    int64  // the integer (kInt); the length (kStr, kBytes, kBigInt); the module length (kGlobal)
+	toff uint32 // text: offset in heap.text
+	tlen uint32 // text: length; 0 when the content is not kept (or empty)
+	comp uint32 // items: 1 + index in heap.comps; 0 when none are kept
+	k    vkind
+}
+
+// kUnset marks a memo key that was never PUT; it never appears on the stack.
+const kUnset vkind = math.MaxUint8
+
+// comp is a container's kept items: heap.items[off : off+n], with room for cap.
+type comp struct {
+	off     int
+	n, cap  int32
+	more    bool // items were dropped
+	_, _, _ bool
+}
+
+// heap holds the texts and items of cells. It only grows while a pickle is walked; compact
+// copies what is still reachable from the stack, the memo and the overrides into a fresh heap
+// once enough garbage may have accumulated.
+type heap struct {
+	text  []byte
+	items []cell
+	comps []comp
+	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
+	// next compaction is worth its cost.
+	budget int
+}
+
+// emptyTuple is the composite every empty tuple shares: tuples are never mutated.
+const emptyTuple = 1
+
+// heapBase is the allocation (in units of about 24 bytes: an item, a container or 16 text
+// bytes) allowed before the first compaction: a 256th of Limits.MaxInMemory, at most 1 Mi
+// units (24 MB).
+func heapBase(l Limits) int {
+	return int(min(max(l.MaxInMemory/256, 64), 1<<20))
+}
+
+func (h *heap) init(textCap, itemCap, compCap, base int) {
+	h.text = make([]byte, 0, textCap)
+	h.items = make([]cell, 0, itemCap)
+	h.comps = append(make([]comp, 0, compCap), comp{}, comp{}) // none, emptyTuple
+	h.budget = base
+}
+
+// addText stores b and returns its offset. The heap is bounded far below 4 GiB by compaction
+// and the opcode and memo limits; the check keeps a hostile input from wrapping an offset.
+func (w *pickleWalker) addText(b []byte) (uint32, uint32) {
+	h := &w.h
+	off := len(h.text)
+	if off+len(b) > math.MaxUint32 {
+		w.heapFull = true
+		return 0, 0
+	}
+	h.text = append(grow(h.text, len(b)), b...)
+	h.budget -= len(b)/16 + 1
+	return uint32(off), uint32(len(b))
+}
+
+// grow makes room for n more elements in s, doubling its capacity when it must grow: the
+// runtime's append grows large slices by a quarter, which copies the heap over and over.
+func grow[T any](s []T, n int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	ns := make([]T, len(s), max(2*cap(s), len(s)+n, 256))
+	copy(ns, s)
+	return ns
+}
+
+// addText3 stores a + sep + b (a qualified name) and returns its offset and length.
+func (w *pickleWalker) addText3(a []byte, sep byte, b []byte) (uint32, uint32) {
+	h := &w.h
+	off := len(h.text)
+	n := len(a) + 1 + len(b)
+	if off+n > math.MaxUint32 {
+		w.heapFull = true
+		return 0, 0
+	}
+	h.text = append(append(append(grow(h.text, n), a...), sep), b...)
+	h.budget -= n/16 + 1
+	return uint32(off), uint32(n)
+}
+
+// textCell is a cell of kind k whose text is s.
+func (w *pickleWalker) textCell(k vkind, s string, n int64) cell {
+	h := &w.h
+	off := len(h.text)
+	if off+len(s) > math.MaxUint32 {
+		w.heapFull = true
+		return cell{k: k, n: n}
+	}
+	h.text = append(grow(h.text, len(s)), s...)
+	h.budget -= len(s)/16 + 1
+	return cell{k: k, n: n, toff: uint32(off), tlen: uint32(len(s))}
+}
+
+// text is the kept content of c, valid until the next compaction.
+func (w *pickleWalker) text(c cell) []byte {
+	return w.h.text[c.toff : c.toff+c.tlen : c.toff+c.tlen]
+}
+
+// str is the kept content of c as a string of its own.
+func (w *pickleWalker) str(c cell) string {
+	if c.tlen == 0 {
+		return ""
+	}
+	return string(w.text(c))
+}
+
+// hasText reports whether c is a str whose content is known.
+func (c cell) hasText() bool { return c.k == kStr && int64(c.tlen) == c.n }
+
+func (c cell) isRef() bool {
+	switch c.k {
+	case kGlobal, kModule, kModuleDict, kAttrGetter:
+		return true
+	}
+	return false
+}
+
+// newComp stores a container of items (the first lim of them) with room for capacity.
+func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
+	h := &w.h
+	more := false
+	if len(items) > lim {
+		items, more = items[:lim], true
+	}
+	capacity = max(capacity, len(items))
+	off := len(h.items)
+	h.items = grow(h.items, capacity)[:off+capacity]
+	clear(h.items[off+copy(h.items[off:], items):])
+	h.comps = append(grow(h.comps, 1), comp{off: off, n: int32(len(items)), cap: int32(capacity), more: more})
+	h.budget -= capacity + 1
+	return uint32(len(h.comps) - 1)
+}
+
+// items are the kept items of c.
+func (w *pickleWalker) items(c cell) []cell {
+	if c.comp == 0 {
+		return nil
+	}
+	p := &w.h.comps[c.comp]
+	return w.h.items[p.off : p.off+int(p.n)]
+}
+
+func (w *pickleWalker) item(c cell, i int) cell {
+	if it := w.items(c); i < len(it) {
+		return it[i]
+	}
+	return cell{}
+}
+
+func (w *pickleWalker) textHasSuffix(c cell, suffix string) bool {
+	return bytes.HasSuffix(w.text(c), []byte(suffix))
+}
+
+func (w *pickleWalker) describe(c cell) string {
+	switch c.k {
+	case kGlobal:
+		return w.str(c)
+	case kModule:
+		return "module " + w.str(c)
+	case kModuleDict:
+		return "namespace of " + w.str(c)
+	case kAttrGetter:
+		return "attrgetter(" + strconv.Quote(w.str(c)) + ")"
+	case kCall:
+		return "result of " + w.str(c) + "()"
+	case kStr:
+		if c.hasText() {
+			return strconv.Quote(w.str(c))
+		}
+		return "str of " + strconv.FormatInt(c.n, 10) + " bytes"
+	case kInt:
+		return strconv.FormatInt(c.n, 10)
+	}
+	return kindNames[c.k]
+}
+
+// keepInMemo reports whether a memoized cell is worth remembering; the rest is stored as
+// opaque so that the memo of a pickle of millions of small objects references nothing.
+func (w *pickleWalker) keepInMemo(c cell) bool {
+	switch c.k {
+	case kStr, kBytes:
+		return c.tlen != 0 && int64(c.tlen) == c.n && nameLike(w.text(c))
+	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
+		return true
+	case kTuple, kCall:
+		for _, it := range w.items(c) {
+			if it.isRef() || it.k == kDtype {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// exportDepth is how deep export copies nested containers: the callers look at a persistent
+// id's items, a BUILD state's items and their items (a joblib shape), never deeper.
+const exportDepth = 3
+
+// export copies c out of the heap into a value of its own, for the callers outside the walk.
+func (w *pickleWalker) export(c cell, depth int) value {
+	v := value{k: c.k, n: c.n, s: w.str(c)}
+	if c.comp != 0 && depth > 1 {
+		p := w.h.comps[c.comp]
+		items := w.h.items[p.off : p.off+int(p.n)]
+		v.c = &composite{more: p.more, items: make([]value, len(items))}
+		for i, it := range items {
+			v.c.items[i] = w.export(it, depth-1)
+		}
+	}
+	return v
+}
+
+// maybeCompact compacts the heap once it has used its budget.
+func (w *pickleWalker) maybeCompact() {
+	if w.h.budget > 0 {
+		return
+	}
+	w.compact()
+}
+
+// compact copies every text and container reachable from the roots (stack, memo, overrides)
+// into a fresh heap, Cheney-style: containers are forwarded so that shared ones stay shared,
+// then the copied items are scanned in turn. Its cost is paid for by the budget: the next
+// compaction waits until as much again as survived (and as the roots hold) was allocated.
+func (w *pickleWalker) compact() {
+	old := w.h
+	// The heap compacted into is the one compacted from last time, reused.
+	nh := w.spare
+	nh.text = nh.text[:0]
+	nh.items = nh.items[:0]
+	nh.comps = append(nh.comps[:0], comp{}, comp{})
+	fwd := w.fwd
+	if cap(fwd) < len(old.comps) {
+		fwd = make([]uint32, len(old.comps), 2*len(old.comps))
+	}
+	fwd = fwd[:len(old.comps)]
+	clear(fwd)
+	fwd[emptyTuple] = emptyTuple
+	move := func(c *cell) {
+		if c.tlen != 0 {
+			off := len(nh.text)
+			nh.text = append(grow(nh.text, int(c.tlen)), old.text[c.toff:c.toff+c.tlen]...)
+			c.toff = uint32(off)
+		}
+		if c.comp != 0 {
+			if f := fwd[c.comp]; f != 0 {
+				c.comp = f
+				return
+			}
+			p := old.comps[c.comp]
+			off := len(nh.items)
+			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:p.off+int(p.cap)]...)
+			nh.comps = append(grow(nh.comps, 1), comp{off: off, n: p.n, cap: p.cap, more: p.more})
+			fwd[c.comp] = uint32(len(nh.comps) - 1)
+			c.comp = fwd[c.comp]
+		}
+	}
+	for i := range w.stack {
+		move(&w.stack[i])
+	}
+	for i := range w.memo.cells {
+		if w.memo.cells[i].k != kUnset {
+			move(&w.memo.cells[i])
+		}
+	}
+	for k, c := range w.memo.sparse {
+		move(&c)
+		w.memo.sparse[k] = c
+	}
+	for i := range w.pending {
+		move(&w.pending[i])
+	}
+	for k, c := range w.overrides {
+		move(&c)
+		w.overrides[k] = c
+	}
+	for i := 0; i < len(nh.items); i++ {
+		c := nh.items[i]
+		move(&c)
+		nh.items[i] = c
+	}
+	roots := len(w.stack) + len(w.memo.cells) + len(w.memo.sparse) + len(w.overrides)
+	nh.budget = heapBase(w.lim) + 2*(roots+len(nh.text)/16+len(nh.items)+len(nh.comps))
+	w.h, w.spare, w.fwd = nh, old, fwd
+}
+
+// memoTable is the pickle memo. Keys are dense in practice (the pickler numbers them 0, 1,
+// 2...) so they index a slice of cells; sparse keys go to a map. Only cells that keepInMemo
+// are stored as they are, the rest as opaque.
+type memoTable struct {
+	cells  []cell // k == kUnset: never PUT
+	sparse map[string]cell
+	count  int
+}
+
+func (m *memoTable) reset() {
+	m.cells = m.cells[:0]
+	m.sparse = nil
+	m.count = 0
+}
+
+func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
+	m := &w.memo
+	if !w.keepInMemo(c) {
+		c = cell{k: kOpaque}
+	}
+	if bigKey == "" && key < uint64(len(m.cells)) {
+		if m.cells[key].k == kUnset {
+			m.count++
+			if m.count > w.lim.MaxMemo {
+				return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
+			}
+		}
+		m.cells[key] = c
+		return nil
+	}
+	if bigKey == "" && key < uint64(len(m.cells))+4096 && key < 1<<32 {
+		m.count++
+		if m.count > w.lim.MaxMemo {
+			return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
+		}
+		m.cells = grow(m.cells, int(key)+1-len(m.cells))
+		for uint64(len(m.cells)) < key {
+			m.cells = append(m.cells, cell{k: kUnset})
+		}
+		m.cells = append(m.cells, c)
+		return nil
+	}
+	if m.sparse == nil {
+		m.sparse = map[string]cell{}
+	}
+	k := bigKey
+	if k == "" {
+		k = strconv.FormatUint(key, 10)
+	}
+	if _, ok := m.sparse[k]; !ok {
+		m.count++
+		if m.count > w.lim.MaxMemo {
+			return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
+		}
+	}
+	m.sparse[k] = c
+	return nil
+}
+
+func (m *memoTable) get(key uint64, bigKey string) (cell, bool) {
+	if bigKey == "" && key < uint64(len(m.cells)) {
+		c := m.cells[key]
+		return c, c.k != kUnset
+	}
+	if m.sparse == nil {
+		return cell{}, false
+	}
+	k := bigKey
+	if k == "" {
+		k = strconv.FormatUint(key, 10)
+	}
+	c, ok := m.sparse[k]
+	return c, ok
+}
