@@ -3,7 +3,7 @@
 # httputil.ReverseProxy, (c) pipewarden gateway with every detector on, (d) nginx as a reverse
 # proxy, all with the same 6 KB KServe v2 body. Run from the repository root:
 #
-#   bash bench/gateway/run.sh            # DURATION=10s CONNS=32 to change the load
+#   bash bench/gateway/run.sh            # DURATION=10s CONNS=32 ROUNDS=3 to change the load
 #
 # Installs wrk and nginx from Debian if they are missing. Prints one Markdown table.
 set -euo pipefail
@@ -72,28 +72,44 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-measure() { # name url → "p50 p99 rps" for a latency run (1 connection) and a load run
+# One round measures every target once, latency then load; rounds are interleaved so that the
+# machine's other load falls on all targets alike, and the table keeps each target's best round
+# (lowest p50, highest requests/s) and its median requests/s.
+measure() { # name url → appends "p50us p99us rps loadp50us non2xx" to $WORK/<name>
   local lat load
   lat="$(wrk -t1 -c1 -d"$DURATION" --latency -s "$WORK/post.lua" "$2/v2/models/bench/infer")"
   load="$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$WORK/post.lua" "$2/v2/models/bench/infer")"
-  local p50 p99 rps non2xx
-  p50="$(awk '/^ +50%/{print $2}' <<<"$lat")"
-  p99="$(awk '/^ +99%/{print $2}' <<<"$lat")"
-  rps="$(awk '/^Requests\/sec/{print $2}' <<<"$load")"
-  lp50="$(awk '/^ +50%/{print $2}' <<<"$load")"
-  non2xx="$(awk '/Non-2xx/{print $5}' <<<"$load")"
-  echo "| $1 | $p50 | $p99 | $rps | $lp50 | ${non2xx:-0} |"
+  echo "$(us "$(awk '/^ +50%/{print $2}' <<<"$lat")") $(us "$(awk '/^ +99%/{print $2}' <<<"$lat")") \
+$(awk '/^Requests\/sec/{print $2}' <<<"$load") $(us "$(awk '/^ +50%/{print $2}' <<<"$load")") \
+$(awk '/Non-2xx/{print $5}' <<<"$load" | grep . || echo 0)" >>"$WORK/$1"
 }
+us() { # wrk duration (12.3us, 1.2ms, 2s) → microseconds
+  awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) f = 1; else if (d ~ /ms$/) f = 1000; else if (d ~ /s$/) f = 1000000; else f = 1; printf "%.0f", v * f }'
+}
+TARGETS=(direct bare gwoff gwon nginx)
+declare -A URL=([direct]="http://127.0.0.1:$UP" [bare]="http://127.0.0.1:$BARE" [gwoff]="http://127.0.0.1:$GWOFF" \
+  [gwon]="http://127.0.0.1:$GW" [nginx]="http://127.0.0.1:$NGX")
+declare -A NAME=([direct]="direct (model server)" [bare]="bare httputil.ReverseProxy" \
+  [gwoff]="pipewarden gateway, detectors off" [gwon]="pipewarden gateway, all detectors on" [nginx]="nginx, 1 worker")
+ROUNDS="${ROUNDS:-3}"
+for r in $(seq 1 "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do measure "$t" "${URL[$t]}"; done
+  echo "round $r done" >&2
+done
 
-echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average $(cut -d' ' -f1-3 /proc/loadavg); wrk $DURATION, 1 connection for latency, $CONNS connections for throughput."
+echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; \
+wrk $DURATION per run, $ROUNDS interleaved rounds; latency with 1 connection, throughput with $CONNS connections; 6 KB KServe v2 body."
 echo
-echo "| target | p50 latency, 1 conn | p99 latency, 1 conn | requests/s, $CONNS conns | p50 latency, $CONNS conns | non-2xx |"
-echo "|---|---|---|---|---|---|"
-measure "direct (model server)" "http://127.0.0.1:$UP"
-measure "bare httputil.ReverseProxy" "http://127.0.0.1:$BARE"
-measure "pipewarden gateway, detectors off" "http://127.0.0.1:$GWOFF"
-measure "pipewarden gateway, all detectors on" "http://127.0.0.1:$GW"
-measure "nginx 1 worker" "http://127.0.0.1:$NGX"
+echo "| target | p50 latency, 1 conn (best) | p99, same run | requests/s, $CONNS conns (best) | requests/s (median) | p50 at $CONNS conns (best) | non-2xx |"
+echo "|---|---|---|---|---|---|---|"
+for t in "${TARGETS[@]}"; do
+  best_lat="$(sort -n -k1 "$WORK/$t" | head -1)"
+  best_rps="$(sort -n -k3 "$WORK/$t" | tail -1 | awk '{print $3}')"
+  med_rps="$(sort -n -k3 "$WORK/$t" | awk '{a[NR]=$3} END {print a[int((NR+1)/2)]}')"
+  best_lp="$(sort -n -k4 "$WORK/$t" | head -1 | awk '{print $4}')"
+  non2xx="$(awk '{s+=$5} END {print s}' "$WORK/$t")"
+  echo "| ${NAME[$t]} | $(awk '{print $1}' <<<"$best_lat") µs | $(awk '{print $2}' <<<"$best_lat") µs | $best_rps | $med_rps | $best_lp µs | $non2xx |"
+done
 echo
 TOKEN="$(cat "$WORK/gw/gateway-admin.token")"
 curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN/v1/gateway/clients" \

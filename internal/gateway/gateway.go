@@ -210,13 +210,14 @@ func (o *Options) defaults() error {
 
 // Gateway is the proxy. Create it with New, serve it with ServeHTTP, stop it with Close.
 type Gateway struct {
-	opts    Options
-	routes  []*route
-	blocks  *Blocks
-	clients *clientTable
-	engine  *detect.Engine
-	queue   chan *sample
-	bufs    sync.Pool
+	opts     Options
+	routes   []*route
+	blocks   *Blocks
+	clients  *clientTable
+	engine   *detect.Engine
+	queue    chan *sample
+	bufs     sync.Pool
+	copyBufs *bufferPool
 
 	dropped   atomic.Int64
 	faults    atomic.Int64
@@ -263,6 +264,7 @@ func New(opts Options) (*Gateway, error) {
 		stop:    make(chan struct{}),
 	}
 	g.bufs.New = func() any { return new(bytes.Buffer) }
+	g.copyBufs = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 	g.agg = newAggregator(g)
 	blocks.onChange = func(b Block, added bool) {
 		g.agg.addFinding(blockFinding(b, added, opts.Now()))
@@ -311,8 +313,10 @@ func (g *Gateway) newRoute(r Route) *route {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:      g.opts.Transport,
-		FlushInterval:  -1, // stream as it comes: SSE and chunked responses pass through untouched
+		Transport: g.opts.Transport,
+		// FlushInterval 0: ReverseProxy flushes text/event-stream and unknown-length responses
+		// as they come (SSE, chunked streams pass through untouched) and buffers the rest.
+		BufferPool:     g.copyBufs,
 		ModifyResponse: g.captureResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
@@ -431,7 +435,8 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route, clien
 		}
 	}
 	if r.Method == http.MethodPost && v.body != nil && v.body.Len() > 0 {
-		req := &protocol.Request{}
+		// Room for the numbers of a typical body, so the parser rarely grows the slice.
+		req := &protocol.Request{Vals: make([]float64, 0, min(v.body.Len()/16+8, 1<<16))}
 		hl := -1
 		if s := r.Header.Get("Inference-Header-Content-Length"); s != "" {
 			if n, err := strconv.Atoi(s); err == nil && n >= 0 {
@@ -550,3 +555,9 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
