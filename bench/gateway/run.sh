@@ -81,7 +81,7 @@ measure() { # name url → appends "p50us p99us rps loadp50us non2xx" to $WORK/<
   load="$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "$WORK/post.lua" "$2/v2/models/bench/infer")"
   echo "$(us "$(awk '/^ +50%/{print $2}' <<<"$lat")") $(us "$(awk '/^ +99%/{print $2}' <<<"$lat")") \
 $(awk '/^Requests\/sec/{print $2}' <<<"$load") $(us "$(awk '/^ +50%/{print $2}' <<<"$load")") \
-$(awk '/Non-2xx/{print $5}' <<<"$load" | grep . || echo 0)" >>"$WORK/$1"
+$(awk '/Non-2xx/{print $5}' <<<"$load" | grep . || echo 0)" >>"$WORK/res-$1"
 }
 us() { # wrk duration (12.3us, 1.2ms, 2s) → microseconds
   awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) f = 1; else if (d ~ /ms$/) f = 1000; else if (d ~ /s$/) f = 1000000; else f = 1; printf "%.0f", v * f }'
@@ -103,11 +103,11 @@ echo
 echo "| target | p50 latency, 1 conn (best) | p99, same run | requests/s, $CONNS conns (best) | requests/s (median) | p50 at $CONNS conns (best) | non-2xx |"
 echo "|---|---|---|---|---|---|---|"
 for t in "${TARGETS[@]}"; do
-  best_lat="$(sort -n -k1 "$WORK/$t" | head -1)"
-  best_rps="$(sort -n -k3 "$WORK/$t" | tail -1 | awk '{print $3}')"
-  med_rps="$(sort -n -k3 "$WORK/$t" | awk '{a[NR]=$3} END {print a[int((NR+1)/2)]}')"
-  best_lp="$(sort -n -k4 "$WORK/$t" | head -1 | awk '{print $4}')"
-  non2xx="$(awk '{s+=$5} END {print s}' "$WORK/$t")"
+  best_lat="$(sort -n -k1 "$WORK/res-$t" | head -1)"
+  best_rps="$(sort -n -k3 "$WORK/res-$t" | tail -1 | awk '{print $3}')"
+  med_rps="$(sort -n -k3 "$WORK/res-$t" | awk '{a[NR]=$3} END {print a[int((NR+1)/2)]}')"
+  best_lp="$(sort -n -k4 "$WORK/res-$t" | head -1 | awk '{print $4}')"
+  non2xx="$(awk '{s+=$5} END {print s}' "$WORK/res-$t")"
   echo "| ${NAME[$t]} | $(awk '{print $1}' <<<"$best_lat") µs | $(awk '{print $2}' <<<"$best_lat") µs | $best_rps | $med_rps | $best_lp µs | $non2xx |"
 done
 echo
