@@ -252,8 +252,8 @@ func (w *pickleWalker) walk() (cell, error) {
 				}
 				r.r += n
 				r.off += int64(n)
-				if key < uint64(len(w.memo.cells)) && w.memo.cells[key].k != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
-					w.stack = append(w.stack, w.memo.cells[key])
+				if c := w.memo.chunks; key < uint64(w.memo.n) && c[key>>memoShift][key&memoMask].k != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
+					w.stack = append(w.stack, c[key>>memoShift][key&memoMask])
 				} else {
 					err = w.getKey(key, "", start)
 				}
@@ -1047,6 +1047,7 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 			w.h.items[p.off+int(p.n)] = items[i]
 			w.h.items[p.off+int(p.n)+1] = items[i+1]
 			p.n += 2
+			p.refs = p.refs || refItem(items[i]) || refItem(items[i+1])
 		}
 	}
 }
@@ -1065,6 +1066,9 @@ func (w *pickleWalker) appendItems(h uint32, items []cell) {
 	}
 	copy(w.h.items[p.off+int(p.n):], items)
 	p.n += int32(len(items))
+	for _, it := range items {
+		p.refs = p.refs || refItem(it)
+	}
 	w.h.comps[h] = p
 }
 

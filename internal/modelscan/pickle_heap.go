@@ -23,11 +23,15 @@ const kUnset vkind = math.MaxUint8
 
 // comp is a container's kept items: heap.items[off : off+n], with room for cap.
 type comp struct {
-	off     int
-	n, cap  int32
-	more    bool // items were dropped
-	_, _, _ bool
+	off    int
+	n, cap int32
+	more   bool // items were dropped
+	refs   bool // an item is an imported object (isRef) or a dtype: see keepInMemo
+	_, _   bool
 }
+
+// refItem reports whether c makes a container worth keeping in the memo.
+func refItem(c cell) bool { return c.isRef() || c.k == kDtype }
 
 // heap holds the texts and items of cells. It only grows while a pickle is walked; compact
 // copies what is still reachable from the stack, the memo and the overrides into a fresh heap
@@ -145,7 +149,11 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 	off := len(h.items)
 	h.items = grow(h.items, capacity)[:off+capacity]
 	clear(h.items[off+copy(h.items[off:], items):])
-	h.comps = append(grow(h.comps, 1), comp{off: off, n: int32(len(items)), cap: int32(capacity), more: more})
+	refs := false
+	for _, it := range items {
+		refs = refs || refItem(it)
+	}
+	h.comps = append(grow(h.comps, 1), comp{off: off, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
 	return uint32(len(h.comps) - 1)
 }
@@ -202,11 +210,7 @@ func (w *pickleWalker) keepInMemo(c cell) bool {
 	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
 		return true
 	case kTuple, kCall:
-		for _, it := range w.items(c) {
-			if it.isRef() || it.k == kDtype {
-				return true
-			}
-		}
+		return c.comp != 0 && w.h.comps[c.comp].refs
 	}
 	return false
 }
@@ -269,7 +273,8 @@ func (w *pickleWalker) compact() {
 			p := old.comps[c.comp]
 			off := len(nh.items)
 			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:p.off+int(p.cap)]...)
-			nh.comps = append(grow(nh.comps, 1), comp{off: off, n: p.n, cap: p.cap, more: p.more})
+			p.off = off
+			nh.comps = append(grow(nh.comps, 1), p)
 			fwd[c.comp] = uint32(len(nh.comps) - 1)
 			c.comp = fwd[c.comp]
 		}
@@ -277,9 +282,9 @@ func (w *pickleWalker) compact() {
 	for i := range w.stack {
 		move(&w.stack[i])
 	}
-	for i := range w.memo.cells {
-		if w.memo.cells[i].k != kUnset {
-			move(&w.memo.cells[i])
+	for i := 0; i < w.memo.n; i++ {
+		if c := w.memo.dense(uint64(i)); c.k != kUnset {
+			move(c)
 		}
 	}
 	for k, c := range w.memo.sparse {
@@ -298,24 +303,47 @@ func (w *pickleWalker) compact() {
 		move(&c)
 		nh.items[i] = c
 	}
-	roots := len(w.stack) + len(w.memo.cells) + len(w.memo.sparse) + len(w.overrides)
-	nh.budget = heapBase(w.lim) + 2*(roots+len(nh.text)/16+len(nh.items)+len(nh.comps))
+	roots := len(w.stack) + w.memo.n + len(w.memo.sparse) + len(w.overrides)
+	// Scanning the roots is cheap next to copying what survives: they count for little.
+	nh.budget = heapBase(w.lim) + roots/4 + 2*(len(nh.text)/16+len(nh.items)+len(nh.comps))
 	w.h, w.spare, w.fwd = nh, old, fwd
 }
 
 // memoTable is the pickle memo. Keys are dense in practice (the pickler numbers them 0, 1,
-// 2...) so they index a slice of cells; sparse keys go to a map. Only cells that keepInMemo
-// are stored as they are, the rest as opaque.
+// 2...) so they index cells kept in fixed-size chunks (growing never copies them); sparse keys
+// go to a map. Only cells that keepInMemo are stored as they are, the rest as opaque.
 type memoTable struct {
-	cells  []cell // k == kUnset: never PUT
+	chunks [][]cell // dense keys below n: chunks[key>>memoShift][key&memoMask]
+	n      int
 	sparse map[string]cell
 	count  int
 }
 
+const (
+	memoShift = 14
+	memoMask  = 1<<memoShift - 1
+)
+
 func (m *memoTable) reset() {
-	m.cells = m.cells[:0]
+	m.n = 0
 	m.sparse = nil
 	m.count = 0
+}
+
+// dense returns the cell of a dense key below m.n.
+func (m *memoTable) dense(key uint64) *cell {
+	return &m.chunks[key>>memoShift][key&memoMask]
+}
+
+// extend makes the dense keys reach key, the new ones unset.
+func (m *memoTable) extend(key uint64) {
+	for uint64(m.n) <= key {
+		if m.n>>memoShift == len(m.chunks) {
+			m.chunks = append(m.chunks, make([]cell, 1<<memoShift))
+		}
+		m.dense(uint64(m.n)).k = kUnset
+		m.n++
+	}
 }
 
 func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
@@ -323,26 +351,24 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 	if !w.keepInMemo(c) {
 		c = cell{k: kOpaque}
 	}
-	if bigKey == "" && key < uint64(len(m.cells)) {
-		if m.cells[key].k == kUnset {
+	if bigKey == "" && key < uint64(m.n) {
+		d := m.dense(key)
+		if d.k == kUnset {
 			m.count++
 			if m.count > w.lim.MaxMemo {
 				return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
 			}
 		}
-		m.cells[key] = c
+		*d = c
 		return nil
 	}
-	if bigKey == "" && key < uint64(len(m.cells))+4096 && key < 1<<32 {
+	if bigKey == "" && key < uint64(m.n)+4096 && key < 1<<32 {
 		m.count++
 		if m.count > w.lim.MaxMemo {
 			return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
 		}
-		m.cells = grow(m.cells, int(key)+1-len(m.cells))
-		for uint64(len(m.cells)) < key {
-			m.cells = append(m.cells, cell{k: kUnset})
-		}
-		m.cells = append(m.cells, c)
+		m.extend(key)
+		*m.dense(key) = c
 		return nil
 	}
 	if m.sparse == nil {
@@ -363,8 +389,8 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 }
 
 func (m *memoTable) get(key uint64, bigKey string) (cell, bool) {
-	if bigKey == "" && key < uint64(len(m.cells)) {
-		c := m.cells[key]
+	if bigKey == "" && key < uint64(m.n) {
+		c := *m.dense(key)
 		return c, c.k != kUnset
 	}
 	if m.sparse == nil {
