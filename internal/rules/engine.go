@@ -359,7 +359,7 @@ func (r *rule) eval(act *activation, cond *expr) (bool, error) {
 			return false, nil
 		}
 	}
-	v, err := cond.eval(act.vars())
+	v, err := cond.eval(act)
 	if err != nil {
 		return false, err
 	}
@@ -385,7 +385,7 @@ func (h *history) observe(act *activation, logger *slog.Logger) {
 		}
 		ok := ans == yes
 		if ans == unknown {
-			v, err := h.when.eval(act.vars())
+			v, err := h.when.eval(act)
 			ok = err == nil && v.Value() == true
 		}
 		if !ok {
@@ -434,10 +434,10 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 	} else {
 		f.EventIDs = []string{ev.ID}
 	}
-	f.Title = r.output.render(act.vars())
+	f.Title = r.output.render(act)
 	f.Subject = r.subjectOf(act)
 	for _, x := range r.evidence {
-		if v, err := x.x.eval(act.vars()); err == nil {
+		if v, err := x.x.eval(act); err == nil {
 			evidence[x.name] = native(v)
 		}
 	}
@@ -459,7 +459,7 @@ func (r *rule) finding(act *activation, res *corrResult, groupVals []any) findin
 
 func (r *rule) subjectOf(act *activation) finding.Subject {
 	if r.subjName != nil {
-		if v, err := r.subjName.eval(act.vars()); err == nil {
+		if v, err := r.subjName.eval(act); err == nil {
 			return finding.Subject{Kind: r.subjKind, Name: display(native(v))}
 		}
 	}

@@ -44,8 +44,11 @@ type expr struct {
 	prg  cel.Program
 	ast  *cel.Ast
 	path []string // set when the expression is a plain data.a.b path, read without CEL
-	// constant is set when the expression is a literal true or false.
-	constant *bool
+	// constant is set when the expression is a literal true or false; literal holds the value
+	// of any literal (a history key such as "all").
+	constant  *bool
+	literal   any
+	isLiteral bool
 	// dec answers a boolean expression natively when it can (see decider); runtimeCost says
 	// the program checks its cost limit as it runs.
 	dec         *decider
@@ -59,6 +62,9 @@ func (e errNoSuchKey) Error() string { return "no such key: " + string(e) }
 
 // value evaluates to a native value; plain data paths are read directly.
 func (e *expr) value(act *activation) (any, error) {
+	if e.isLiteral {
+		return e.literal, nil
+	}
 	if e.path != nil {
 		v, ok := act.value(e.path)
 		if !ok {
@@ -66,15 +72,22 @@ func (e *expr) value(act *activation) (any, error) {
 		}
 		return v, nil
 	}
-	v, err := e.eval(act.vars())
+	v, err := e.eval(act)
 	if err != nil {
 		return nil, err
 	}
 	return native(v), nil
 }
 
-func (e *expr) eval(act any) (ref.Val, error) {
-	v, _, err := e.prg.Eval(act)
+// eval runs the program. Programs share the event's execution frame, except those that
+// track their cost as they run: the cost tracker stays on the frame it is attached to, and
+// would charge (and cut) every program evaluated after it on that frame.
+func (e *expr) eval(act *activation) (ref.Val, error) {
+	var vars any = act
+	if !e.runtimeCost {
+		vars = act.vars()
+	}
+	v, _, err := e.prg.Eval(vars)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +123,7 @@ func compileExpr(env *cel.Env, text string, want *cel.Type, costLimit uint64, hi
 	}
 	x := &expr{text: text, prg: prg, ast: a, runtimeCost: runtimeCost}
 	if want == cel.BoolType {
-		x.dec = newDecider(a.NativeRep().Expr(), runtimeCost)
+		x.dec = newDecider(a.NativeRep().Expr(), runtimeCost, histories)
 	}
 	if p, ok := dataPath(a.NativeRep().Expr()); ok {
 		x.path = p
@@ -120,6 +133,7 @@ func compileExpr(env *cel.Env, text string, want *cel.Type, costLimit uint64, hi
 			c := bool(b)
 			x.constant = &c
 		}
+		x.literal, x.isLiteral = native(root.AsLiteral()), true
 	}
 	return x, nil
 }

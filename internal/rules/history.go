@@ -49,6 +49,7 @@ type histEntry struct {
 	Head     int                  `json:"head,omitempty"`
 	Nums     []float64            `json:"nums,omitempty"` // ring of the last numbers
 	Next     int                  `json:"next,omitempty"` // ring position
+	lastVal  ref.Val              // Last as a CEL value, made when recorded
 }
 
 func (h *history) reset() { h.hs = &histStore{m: newBoundedMap[*histEntry](h.maxKeys, h.ttl)} }
@@ -63,6 +64,7 @@ func (h *history) record(key string, v any, t time.Time) {
 	e := hs.m.upsert(key, t, func() *histEntry { return &histEntry{Distinct: map[string]time.Time{}} })
 	e.Count++
 	e.Last, e.LastTime = v, t
+	e.lastVal = types.DefaultTypeAdapter.NativeToValue(v)
 	k := keyString(v)
 	if _, ok := e.Distinct[k]; !ok {
 		// Distinct values are evicted first in, first out, in O(1): Order is a ring of the
@@ -168,8 +170,11 @@ func historyFuncs(lookup func(string) *history) []cel.EnvOption {
 			})))),
 		cel.Function("history.last", cel.Overload("history_last", []*cel.Type{sd, dyn}, dyn,
 			cel.BinaryBinding(entryFunc(func(e *histEntry) ref.Val {
-				if e == nil {
+				switch {
+				case e == nil:
 					return types.NullValue
+				case e.lastVal != nil:
+					return e.lastVal
 				}
 				return types.DefaultTypeAdapter.NativeToValue(e.Last)
 			})))),

@@ -50,12 +50,12 @@ const (
 
 // newDecider builds the decider of e; nil when no part of it can be answered natively.
 // prefixOnly restricts it to the leading leaves of the top-level && (see decider).
-func newDecider(e ast.Expr, prefixOnly bool) *decider {
+func newDecider(e ast.Expr, prefixOnly bool, histories map[string]*history) *decider {
 	var d decider
 	if prefixOnly {
 		d = decider{kind: decAnd}
 		for _, c := range conjuncts(e) {
-			p, ok := toPrefilter(c)
+			p, ok := toPrefilter(c, histories)
 			if !ok {
 				break
 			}
@@ -68,14 +68,14 @@ func newDecider(e ast.Expr, prefixOnly bool) *decider {
 		d.kids = append(d.kids, decider{kind: decOpaque})
 		return &d
 	}
-	d = build(e)
+	d = build(e, histories)
 	if !d.hasLeaf() {
 		return nil
 	}
 	return &d
 }
 
-func build(e ast.Expr) decider {
+func build(e ast.Expr, histories map[string]*history) decider {
 	if e.Kind() == ast.CallKind {
 		c := e.AsCall()
 		switch fn := c.FunctionName(); fn {
@@ -86,7 +86,7 @@ func build(e ast.Expr) decider {
 			}
 			d := decider{kind: kind}
 			for _, a := range c.Args() {
-				k := build(a)
+				k := build(a, histories)
 				if k.kind == kind {
 					d.kids = append(d.kids, k.kids...) // flatten a && (b && c)
 				} else {
@@ -96,11 +96,11 @@ func build(e ast.Expr) decider {
 			return d
 		case operators.LogicalNot:
 			if len(c.Args()) == 1 {
-				return decider{kind: decNot, kids: []decider{build(c.Args()[0])}}
+				return decider{kind: decNot, kids: []decider{build(c.Args()[0], histories)}}
 			}
 		}
 	}
-	if p, ok := toPrefilter(e); ok {
+	if p, ok := toPrefilter(e, histories); ok {
 		return decider{kind: decLeaf, leaf: p}
 	}
 	return decider{kind: decOpaque}
@@ -178,6 +178,10 @@ type prefilter struct {
 	set   *litSet
 	re    *regexp.Regexp // for matches
 	path2 []string       // data.path OP data.path2 (== and != only)
+	// History leaves (histleaf.go).
+	hist  *history
+	hargs []valueRef
+	cmp   string
 }
 
 // Value transforms.
@@ -212,7 +216,7 @@ const (
 func prefilters(e ast.Expr, prefixOnly bool) []prefilter {
 	var pre []prefilter
 	for _, c := range conjuncts(e) {
-		p, ok := toPrefilter(c)
+		p, ok := toPrefilter(c, nil)
 		if !ok {
 			if prefixOnly {
 				break
@@ -224,7 +228,10 @@ func prefilters(e ast.Expr, prefixOnly bool) []prefilter {
 	return pre
 }
 
-func toPrefilter(e ast.Expr) (prefilter, bool) {
+func toPrefilter(e ast.Expr, histories map[string]*history) (prefilter, bool) {
+	if p, ok := histPrefilter(e, histories); ok {
+		return p, true
+	}
 	switch e.Kind() {
 	case ast.SelectKind:
 		s := e.AsSelect()
@@ -435,6 +442,9 @@ func litValue(v ref.Val) (any, bool) {
 }
 
 func (p *prefilter) check(d *eventData) triState {
+	if p.hist != nil {
+		return p.checkHistory(d)
+	}
 	switch p.op {
 	case opHas:
 		return d.has(p.path)

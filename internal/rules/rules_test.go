@@ -624,3 +624,45 @@ func TestConcurrentEvaluate(t *testing.T) {
 		t.Errorf("many_errors evaluated %d times, want 800", evals)
 	}
 }
+
+// TestCostLimitStaysWithItsRule: a rule cut by its run-time cost limit must not charge its
+// cost, or its limit, to the rules evaluated after it on the same event.
+func TestCostLimitStaysWithItsRule(t *testing.T) {
+	e := engine(t, `
+- rule: costly
+  desc: cut by its cost limit
+  condition: data.xs.all(a, data.xs.all(b, a + b >= 0.0))
+  match: pipewarden.model.metric
+  cost_limit: 1000
+  severity: low
+  tags: [ML10]
+- rule: bounded
+  desc: a comprehension with a limit it stays under
+  condition: data.xs.exists(x, x > 250.0)
+  match: pipewarden.model.metric
+  cost_limit: 5000
+  severity: low
+  tags: [ML10]
+- rule: after
+  desc: a comprehension without a run-time limit
+  condition: '[1.0, 2.0].exists(x, x == data.value)'
+  match: pipewarden.model.metric
+  severity: low
+  tags: [ML10]
+`)
+	xs := make([]any, 300)
+	for i := range xs {
+		xs[i] = float64(i)
+	}
+	for i := 0; i < 3; i++ {
+		fs := e.Evaluate(ev(fmt.Sprint("m", i), "model.metric", 0, map[string]any{"model": "m", "metric": "acc", "value": 2.0, "xs": xs}))
+		if got := fired(fs); fmt.Sprint(got) != "[after bounded]" {
+			t.Fatalf("event %d fired %v, want [after bounded]", i, got)
+		}
+	}
+	for _, s := range e.Stats() {
+		if want := map[string]uint64{"costly": 3}[s.ID]; s.Errors != want {
+			t.Errorf("%s: %d errors, want %d", s.ID, s.Errors, want)
+		}
+	}
+}

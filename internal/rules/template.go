@@ -96,7 +96,7 @@ func closingBrace(text string, open int) (int, error) {
 }
 
 // render evaluates the placeholders; one that fails renders as <error> so a title is never lost.
-func (t *template) render(act any) string {
+func (t *template) render(act *activation) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.x == nil {
