@@ -19,11 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pipewarden/pipewarden/internal/alert"
 	"github.com/pipewarden/pipewarden/internal/audit"
 	"github.com/pipewarden/pipewarden/internal/bus"
 	"github.com/pipewarden/pipewarden/internal/config"
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/gateway"
 	"github.com/pipewarden/pipewarden/internal/httpapi"
 	"github.com/pipewarden/pipewarden/internal/modelwatch"
 	"github.com/pipewarden/pipewarden/internal/rules"
@@ -69,6 +71,10 @@ type App struct {
 	watcher  *modelwatch.Watcher
 	scanner  *dirScanner
 
+	alerts      *alert.Pipeline
+	gw          *gateway.Gateway
+	gwLn        net.Listener
+	gwSrv       *http.Server
 	auditLog    *audit.Log
 	auditMu     sync.Mutex
 	auditPoke   chan struct{}
@@ -154,6 +160,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, modelMounts...)
+	gwMounts, err := a.setupGateway()
+	if err != nil {
+		a.writer.Close()
+		st.Close()
+		return nil, err
+	}
+	mounts = append(mounts, gwMounts...)
 	auditMounts, err := a.setupAudit()
 	if err != nil {
 		a.writer.Close()
@@ -161,6 +174,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, auditMounts...)
+	alertMounts, err := a.setupAlerting(ctx)
+	if err != nil {
+		a.writer.Close()
+		a.auditLog.Close()
+		st.Close()
+		return nil, err
+	}
+	mounts = append(mounts, alertMounts...)
 	if a.bootstrapped {
 		a.auditRecords(ctx, audit.Record{Kind: "token", Action: "created", Subject: "admin (created at first start)", Data: map[string]any{"role": store.RoleAdmin, "file": TokenFile(cfg.DataDir)}})
 	}
@@ -242,8 +263,13 @@ func (a *App) Start(ctx context.Context) error {
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); a.rulesLoop(bgCtx) }()
 	a.runModels(bgCtx)
+	if err := a.startGateway(); err != nil {
+		return err
+	}
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); a.auditTail(bgCtx) }()
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); a.alerts.Run(bgCtx) }()
 	if a.cfg.Store.Retention.Events > 0 {
 		a.bg.Add(1)
 		go func() { defer a.bg.Done(); a.retentionLoop(bgCtx) }()
@@ -272,6 +298,7 @@ func (a *App) Stop(ctx context.Context) error {
 				a.srv.Close()
 			}
 		}
+		a.stopGateway(ctx)
 		// Stop the daemon's own producers (watchers, scanners, loops) so nothing new is published.
 		if a.cancelBG != nil {
 			a.cancelBG()
@@ -313,6 +340,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	fmt.Fprintf(a.out, "pipewarden %s listening on http://%s (data in %s)\n", a.vers, a.Addr(), a.cfg.DataDir)
+	if g := a.GatewayAddr(); g != "" {
+		fmt.Fprintf(a.out, "gateway proxying on http://%s\n", g)
+	}
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():

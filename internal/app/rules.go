@@ -125,11 +125,18 @@ func (a *App) rulesLoop(ctx context.Context) {
 type rulesAPI struct{ a *App }
 
 func (r rulesAPI) ListRules(ctx context.Context) (any, error) {
-	return map[string]any{
+	out := map[string]any{
 		"rules":     r.a.engine.Stats(),
 		"histories": r.a.engine.Histories(),
 		"reload":    r.a.reloader.Status(),
-	}, nil
+	}
+	// False-positive feedback per rule: alerts raised, marked false positive, precision.
+	if r.a.alerts != nil {
+		if fb, err := r.a.alerts.Feedback(ctx, 0); err == nil {
+			out["feedback"] = fb.Rules
+		}
+	}
+	return out, nil
 }
 
 func (r rulesAPI) ReloadRules(ctx context.Context) (any, error) {

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pipewarden/pipewarden/internal/alert"
+	"github.com/pipewarden/pipewarden/internal/gateway"
 )
 
 //go:embed default.yaml
@@ -38,6 +41,9 @@ type Config struct {
 	Rules           Rules         `yaml:"rules"`
 	Models          Models        `yaml:"models"`
 	Audit           Audit         `yaml:"audit"`
+	Alerting        alert.Config  `yaml:"alerting"`
+	// Gateway, when set, runs the inference gateway inside serve (its own listener).
+	Gateway *gateway.Config `yaml:"gateway"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
@@ -192,6 +198,7 @@ func Default() *Config {
 		Auth:            Auth{Tokens: []Token{}},
 		Metrics:         Metrics{Access: "loopback"},
 		Models:          Models{Watch: []ModelWatch{}, CASMaxBytes: 64 << 30, Rescan: 5 * time.Minute, Scan: true, ScanInterval: 2 * time.Second, Allow: []string{}},
+		Alerting:        alert.DefaultConfig(),
 		Audit:           Audit{CheckpointEvery: 10000, CheckpointInterval: 10 * time.Second},
 		Rules:           Rules{Files: []string{}, Policy: map[string]any{}, WatchInterval: 2 * time.Second, SnapshotInterval: 30 * time.Second},
 		ShutdownTimeout: 15 * time.Second,
@@ -313,6 +320,12 @@ func (c *Config) resolve(dir string) {
 		c.Models.Watch[i].Path = abs(c.Models.Watch[i].Path)
 	}
 	c.Audit.WitnessFile = abs(c.Audit.WitnessFile)
+	if c.Gateway != nil {
+		c.Gateway.DataDir = abs(c.Gateway.DataDir)
+		for i := range c.Gateway.Routes {
+			c.Gateway.Routes[i].Baseline = abs(c.Gateway.Routes[i].Baseline)
+		}
+	}
 	c.Models.Trust.Key = abs(c.Models.Trust.Key)
 	c.Models.Trust.CertChain = abs(c.Models.Trust.CertChain)
 }
@@ -425,6 +438,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.CheckpointEvery <= 0 || c.Audit.CheckpointInterval <= 0 {
 		bad("audit: checkpoint_every and checkpoint_interval must be positive")
+	}
+	if c.Gateway != nil {
+		if err := c.Gateway.Validate(); err != nil {
+			bad("gateway: %v", err)
+		}
+	}
+	if err := c.Alerting.Validate(); err != nil {
+		bad("alerting: %v", err)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout: must be positive")
