@@ -30,21 +30,21 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 
 // Config is the whole configuration of serve.
 type Config struct {
-	Listen          string        `yaml:"listen"`
-	DataDir         string        `yaml:"data_dir"`
-	Log             Log           `yaml:"log"`
-	Limits          Limits        `yaml:"limits"`
-	Store           Store         `yaml:"store"`
-	Bus             Bus           `yaml:"bus"`
-	Auth            Auth          `yaml:"auth"`
-	Metrics         Metrics       `yaml:"metrics"`
-	Rules           Rules         `yaml:"rules"`
-	Models          Models        `yaml:"models"`
-	Audit           Audit         `yaml:"audit"`
-	Alerting        alert.Config  `yaml:"alerting"`
+	Listen   string       `yaml:"listen"`
+	DataDir  string       `yaml:"data_dir"`
+	Log      Log          `yaml:"log"`
+	Limits   Limits       `yaml:"limits"`
+	Store    Store        `yaml:"store"`
+	Bus      Bus          `yaml:"bus"`
+	Auth     Auth         `yaml:"auth"`
+	Metrics  Metrics      `yaml:"metrics"`
+	Rules    Rules        `yaml:"rules"`
+	Models   Models       `yaml:"models"`
+	Audit    Audit        `yaml:"audit"`
+	Alerting alert.Config `yaml:"alerting"`
 	// Gateway, when set, runs the inference gateway inside serve (its own listener).
-	Gateway *gateway.Config `yaml:"gateway"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Gateway         *gateway.Config `yaml:"gateway"`
+	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
 	Dir string `yaml:"-"`
