@@ -22,6 +22,7 @@ import (
 	"github.com/pipewarden/pipewarden/internal/alert"
 	"github.com/pipewarden/pipewarden/internal/audit"
 	"github.com/pipewarden/pipewarden/internal/bus"
+	"github.com/pipewarden/pipewarden/internal/dataset/monitor"
 	"github.com/pipewarden/pipewarden/internal/config"
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
@@ -72,6 +73,7 @@ type App struct {
 	scanner  *dirScanner
 
 	alerts      *alert.Pipeline
+	data        *monitor.Monitor
 	gw          *gateway.Gateway
 	gwLn        net.Listener
 	gwSrv       *http.Server
@@ -160,6 +162,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, modelMounts...)
+	dataMounts, err := a.setupData()
+	if err != nil {
+		a.writer.Close()
+		st.Close()
+		return nil, err
+	}
+	mounts = append(mounts, dataMounts...)
 	gwMounts, err := a.setupGateway()
 	if err != nil {
 		a.writer.Close()
@@ -319,6 +328,9 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.auditLog.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close audit log: %w", err))
 			}
+		}
+		if a.data != nil {
+			a.data.Close()
 		}
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))

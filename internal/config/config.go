@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pipewarden/pipewarden/internal/alert"
+	"github.com/pipewarden/pipewarden/internal/dataset/monitor"
 	"github.com/pipewarden/pipewarden/internal/gateway"
 )
 
@@ -30,18 +31,19 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 
 // Config is the whole configuration of serve.
 type Config struct {
-	Listen   string       `yaml:"listen"`
-	DataDir  string       `yaml:"data_dir"`
-	Log      Log          `yaml:"log"`
-	Limits   Limits       `yaml:"limits"`
-	Store    Store        `yaml:"store"`
-	Bus      Bus          `yaml:"bus"`
-	Auth     Auth         `yaml:"auth"`
-	Metrics  Metrics      `yaml:"metrics"`
-	Rules    Rules        `yaml:"rules"`
-	Models   Models       `yaml:"models"`
-	Audit    Audit        `yaml:"audit"`
-	Alerting alert.Config `yaml:"alerting"`
+	Listen   string         `yaml:"listen"`
+	DataDir  string         `yaml:"data_dir"`
+	Log      Log            `yaml:"log"`
+	Limits   Limits         `yaml:"limits"`
+	Store    Store          `yaml:"store"`
+	Bus      Bus            `yaml:"bus"`
+	Auth     Auth           `yaml:"auth"`
+	Metrics  Metrics        `yaml:"metrics"`
+	Rules    Rules          `yaml:"rules"`
+	Models   Models         `yaml:"models"`
+	Audit    Audit          `yaml:"audit"`
+	Alerting alert.Config   `yaml:"alerting"`
+	Data     monitor.Config `yaml:"data"`
 	// Gateway, when set, runs the inference gateway inside serve (its own listener).
 	Gateway         *gateway.Config `yaml:"gateway"`
 	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"`
@@ -199,6 +201,7 @@ func Default() *Config {
 		Metrics:         Metrics{Access: "loopback"},
 		Models:          Models{Watch: []ModelWatch{}, CASMaxBytes: 64 << 30, Rescan: 5 * time.Minute, Scan: true, ScanInterval: 2 * time.Second, Allow: []string{}},
 		Alerting:        alert.DefaultConfig(),
+		Data:            monitor.DefaultConfig(),
 		Audit:           Audit{CheckpointEvery: 10000, CheckpointInterval: 10 * time.Second},
 		Rules:           Rules{Files: []string{}, Policy: map[string]any{}, WatchInterval: 2 * time.Second, SnapshotInterval: 30 * time.Second},
 		ShutdownTimeout: 15 * time.Second,
@@ -320,6 +323,7 @@ func (c *Config) resolve(dir string) {
 		c.Models.Watch[i].Path = abs(c.Models.Watch[i].Path)
 	}
 	c.Audit.WitnessFile = abs(c.Audit.WitnessFile)
+	c.Data.Resolve(dir)
 	if c.Gateway != nil {
 		c.Gateway.DataDir = abs(c.Gateway.DataDir)
 		for i := range c.Gateway.Routes {
@@ -443,6 +447,9 @@ func (c *Config) Validate() error {
 		if err := c.Gateway.Validate(); err != nil {
 			bad("gateway: %v", err)
 		}
+	}
+	if err := c.Data.Validate(); err != nil {
+		bad("%v", err)
 	}
 	if err := c.Alerting.Validate(); err != nil {
 		bad("alerting: %v", err)
