@@ -26,30 +26,34 @@ def size(p):
         return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs), sum(len(fs) for _, _, fs in os.walk(p))
     return os.path.getsize(p), 1
 def timed(cmd, env=None):
+    # Best of two runs: wall seconds, CPU seconds (user + system, from wait4) and peak RSS.
     best = None
     for _ in range(2):
         t = time.perf_counter()
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, ru = os.wait4(p.pid, 0)
         dt = time.perf_counter() - t
-        best = dt if best is None else min(best, dt)
-    return best, r.returncode
+        r = (dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
+        best = r if best is None else min(best, r)
+    return best
 env = dict(os.environ, PYTHONPATH=os.path.join(work, "picklescan", "src"))
-print("| input | bytes | files | pipewarden s | MB/s | files/s | picklescan s | ratio |")
-print("|---|---|---|---|---|---|---|---|")
+print("| input | bytes | files | pipewarden s | MB/s | files/s | CPU s | MB per CPU s | peak RSS MB | picklescan s | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 tot_pw = tot_ps = 0.0
 for name, what in items:
     p = os.path.join(corpus, name)
     if not os.path.exists(p):
         continue
     b, n = size(p)
-    pw, _ = timed([os.path.join(work, "pipewarden"), "scan", "--format", "json", p])
+    pw, cpu, rss = timed([os.path.join(work, "pipewarden"), "scan", "--format", "json", p])
     tot_pw += pw
     ps_col = ratio = "-"
     if peer:
-        ps, _ = timed([sys.executable, "-m", "picklescan", "-p", p], env)
+        ps, _, _ = timed([sys.executable, "-m", "picklescan", "-p", p], env)
         tot_ps += ps
         ps_col, ratio = "%.2f" % ps, "%.1fx" % (ps / pw)
-    print("| %s (%s) | %d | %d | %.2f | %.0f | %.0f | %s | %s |" % (name, what, b, n, pw, b / pw / 1e6, n / pw, ps_col, ratio))
+    print("| %s (%s) | %d | %d | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %s |" % (
+        name, what, b, n, pw, b / pw / 1e6, n / pw, cpu, b / max(cpu, 1e-3) / 1e6, rss, ps_col, ratio))
 if peer:
-    print("| **whole corpus** | | | %.2f | | | %.2f | **%.1fx** |" % (tot_pw, tot_ps, tot_ps / tot_pw))
+    print("| **whole corpus** | | | %.2f | | | | | | %.2f | **%.1fx** |" % (tot_pw, tot_ps, tot_ps / tot_pw))
 PY
