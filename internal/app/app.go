@@ -391,6 +391,7 @@ func (a *App) storeFindings(ctx context.Context, fs []finding.Finding) {
 
 // PublishFindings hands detector findings to the findings bus (and so to the store).
 func (a *App) PublishFindings(fs []finding.Finding) error {
+	a.prepareFindings(fs)
 	r, err := a.findings.Reserve(len(fs))
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ func (a *App) evaluateRules(ctx context.Context, evs []event.Event) {
 // publishFindingsWait hands findings to the findings bus, waiting while it is full: a finding is
 // never dropped because a consumer is slow.
 func (a *App) publishFindingsWait(ctx context.Context, fs []finding.Finding) {
+	a.prepareFindings(fs)
 	backoff := time.Millisecond
 	for {
 		r, err := a.findings.Reserve(len(fs))
@@ -150,4 +151,18 @@ func (a *App) ReloadRules(ctx context.Context) error {
 		return nil
 	}
 	return a.reloader.Reload(ctx)
+}
+
+// prepareFindings gives every finding its id and time before it is published: the findings bus
+// hands one slice to several consumers, which must only read it.
+func (a *App) prepareFindings(fs []finding.Finding) {
+	now := a.now().UTC()
+	for i := range fs {
+		if fs[i].ID == "" {
+			fs[i].ID = store.NewID()
+		}
+		if fs[i].Time.IsZero() {
+			fs[i].Time = now
+		}
+	}
 }
