@@ -11,18 +11,20 @@ type querier interface {
 	answer(x []float64, class int)
 }
 
-// benign samples held-out real rows with small Gaussian noise (10% of a standard deviation).
+// benign samples held-out real rows with small Gaussian noise (noise standard deviations; the
+// benign clients use 0.1). With no noise it is the natural-data attacker: real records only.
 type benign struct {
-	rng  *rand.Rand
-	held [][]float64
-	m    moments
+	rng   *rand.Rand
+	held  [][]float64
+	m     moments
+	noise float64
 }
 
 func (b *benign) next() []float64 {
 	r := b.held[b.rng.IntN(len(b.held))]
 	x := make([]float64, len(r))
 	for j, v := range r {
-		x[j] = v + 0.1*b.m.std[j]*b.rng.NormFloat64()
+		x[j] = v + b.noise*b.m.std[j]*b.rng.NormFloat64()
 	}
 	return x
 }

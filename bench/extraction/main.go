@@ -2,7 +2,8 @@
 // trained at start-up on wine and iris (shared fixtures) is served over KServe v2 JSON behind
 // the gateway, benign clients send noisy held-out rows, and four kinds of attackers (uniform
 // random, Jacobian augmentation, boundary probing around a seed, one-feature sweeps) query
-// until they are blocked. Run from the repository root:
+// until they are blocked; a fifth attacker querying real held-out records only shows what the
+// detectors cannot see. Run from the repository root:
 //
 //	go run ./bench/extraction -seeds 20
 package main

@@ -22,8 +22,9 @@ import (
 	"github.com/pipewarden/pipewarden/internal/gateway/detect"
 )
 
-// attackerKinds in report order.
-var attackerKinds = []string{"uniform", "jacobian", "perturb", "sweep"}
+// attackerKinds in report order. "natural" queries real held-out records only: no detector here
+// is expected to stop it, and the evaluation reports it to say so.
+var attackerKinds = []string{"uniform", "jacobian", "perturb", "sweep", "natural"}
 
 type simConfig struct {
 	fixtures       string // folder holding wine.csv and iris.csv
@@ -89,7 +90,7 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 			Features: len(d.names), Baseline: base})
 		for i := range cfg.benignClients {
 			clients = append(clients, &simClient{name: fmt.Sprintf("benign-%s-%d", name, i), dataset: name, kind: "benign",
-				q: &benign{rng: rand.New(rand.NewPCG(seed, uint64(100+i))), held: held.x, m: m}})
+				q: &benign{rng: rand.New(rand.NewPCG(seed, uint64(100+i))), held: held.x, m: m, noise: 0.1}})
 		}
 		pick := func() []float64 { return held.x[rng.IntN(len(held.x))] }
 		seeds := make([][]float64, 10)
@@ -107,6 +108,8 @@ func runSeed(cfg simConfig, seed uint64) (*seedResult, error) {
 				q = &perturb{rng: rand.New(rand.NewPCG(seed, 8)), seed: pick(), m: m}
 			case "sweep":
 				q = &sweep{seed: pick(), m: m}
+			case "natural":
+				q = &benign{rng: rand.New(rand.NewPCG(seed, 9)), held: held.x, m: m}
 			}
 			c := &simClient{name: "attacker-" + name + "-" + kind, dataset: name, kind: kind, q: q, attacker: true}
 			c.res = &attackResult{dataset: name, kind: kind}

@@ -119,6 +119,9 @@ func TestDetectorsFireOnTheirAttacksOnly(t *testing.T) {
 		want string // rule expected within 150 queries; "" = none at all over 2000
 	}{
 		{"benign noisy held-out rows", func(w *world) func(int) []float64 { return func(int) []float64 { return w.benign() } }, ""},
+		{"real records re-scored exactly", func(w *world) func(int) []float64 {
+			return func(int) []float64 { return w.held[w.rng.IntN(len(w.held))] }
+		}, ""},
 		{"uniform random in the box", func(w *world) func(int) []float64 {
 			return func(int) []float64 {
 				x := make([]float64, len(w.lo))

@@ -11,21 +11,24 @@ import (
 // patternState holds the volume and pattern signals of one client: error rate, request rate,
 // one-feature-at-a-time sweeps, and coverage of input-space orthants the baseline never visits.
 type patternState struct {
-	errors   ring
-	errSeen  int
-	minute   time.Time
-	inMinute int
-	prev     []float64
-	sweeps   ring
-	novel    ring
-	pairs    int
-	recent   [][]float64 // the client's last queries, for sign steps
-	nextRec  int
-	steps    ring
-	stepSeen map[uint64]int
-	stepRing []uint64
-	stepNext int
-	keyBuf   []uint64
+	errors     ring
+	errSeen    int
+	minute     time.Time
+	inMinute   int
+	prev       []float64
+	sweeps     ring
+	novel      ring
+	pairs      int
+	recent     [][]float64 // the client's last queries, for sign steps
+	nextRec    int
+	steps      ring
+	stepSeen   map[uint64]int
+	recentKeys map[uint64]int // exact hashes of the last exactRecent queries
+	exactRing  []uint64
+	exactNext  int
+	stepRing   []uint64
+	stepNext   int
+	keyBuf     []uint64
 }
 
 // signStepRecent is how many of the client's last queries a new one is compared with.
@@ -146,7 +149,14 @@ func (p *patternState) signSteps(cfg *PatternConfig, x []float64) *alarm {
 	}
 	step := 0.0
 	keys := p.keyBuf[:0]
+	// An exact repeat of a recent query (a record scored again) repeats its differences to
+	// every other repeated record: that is re-scoring, not stepping.
+	hx := exactKey(x)
+	repeat := p.recentKeys[hx] > 0
 	for _, r := range p.recent {
+		if repeat {
+			break
+		}
 		k, ok := stepKey(x, r)
 		if !ok {
 			continue
@@ -177,6 +187,22 @@ func (p *patternState) signSteps(cfg *PatternConfig, x []float64) *alarm {
 		p.recent[p.nextRec] = q
 		p.nextRec = (p.nextRec + 1) % signStepRecent
 	}
+	// Exact hashes are remembered far longer than step keys (about signStepRecent queries),
+	// so a re-scored pair of records cannot pass for a repeated step.
+	if p.recentKeys == nil {
+		p.recentKeys = map[uint64]int{}
+	}
+	if len(p.exactRing) == exactRecent {
+		old := p.exactRing[p.exactNext]
+		if p.recentKeys[old]--; p.recentKeys[old] <= 0 {
+			delete(p.recentKeys, old)
+		}
+		p.exactRing[p.exactNext] = hx
+		p.exactNext = (p.exactNext + 1) % exactRecent
+	} else {
+		p.exactRing = append(p.exactRing, hx)
+	}
+	p.recentKeys[hx]++
 	p.steps.add(step)
 	if p.steps.len() < cfg.MinQueries {
 		return nil
@@ -194,7 +220,10 @@ func (p *patternState) signSteps(cfg *PatternConfig, x []float64) *alarm {
 	}
 }
 
-const stepKeys = 1024 // step-size keys remembered per client
+const (
+	stepKeys    = 1024 // step-size keys remembered per client
+	exactRecent = 512  // exact query hashes remembered per client
+)
 
 // stepKey hashes |x-r| with each component rounded to about six significant digits (so that
 // (p+λa)-p and λa, which differ in the last bits, agree); ok is false if a component is zero.
@@ -209,4 +238,13 @@ func stepKey(x, r []float64) (uint64, bool) {
 		h = (h ^ b) * 1099511628211
 	}
 	return h, true
+}
+
+// exactKey hashes a query's exact values.
+func exactKey(x []float64) uint64 {
+	h := uint64(14695981039346656037)
+	for _, v := range x {
+		h = (h ^ math.Float64bits(v)) * 1099511628211
+	}
+	return h
 }
