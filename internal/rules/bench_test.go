@@ -480,3 +480,35 @@ func BenchmarkNoRules(b *testing.B) {
 	e, _ := rules.NewEngine(rs, rules.EngineOptions{})
 	runBench(b, e)
 }
+
+// BenchmarkEvaluateByType: the single-event workload one event type at a time, to show where
+// the time of the mix goes (share: the type's events per thousand in the mix).
+func BenchmarkEvaluateByType(b *testing.B) {
+	all := eventMix(1<<14, 11)
+	byType := map[string][]event.Event{}
+	for _, ev := range all {
+		byType[ev.Type] = append(byType[ev.Type], ev)
+	}
+	for _, bt := range benchTypes {
+		evs := byType[bt.typ]
+		if len(evs) == 0 {
+			continue
+		}
+		b.Run(strings.TrimPrefix(bt.typ, "pipewarden."), func(b *testing.B) {
+			e := benchEngine(b, rules.Source{Name: "only-single.yaml", Data: []byte(onlySingle)})
+			// The whole mix first, so that histories hold what they hold in the mix.
+			for _, ev := range all {
+				e.Evaluate(ev)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				e.Evaluate(evs[i%len(evs)])
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+			b.ReportMetric(float64(len(evs))*1000/float64(len(all)), "share-permille")
+		})
+	}
+}

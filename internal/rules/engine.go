@@ -396,11 +396,24 @@ func (h *history) observe(act *activation, logger *slog.Logger) {
 	if err != nil {
 		return // events without the key are not recorded
 	}
+	if raw := act.rawComposite(h.value); raw != nil {
+		h.recordRaw(keyString(k), raw, func() any { v, _ := h.value.value(act); return v }, act.ev.Time)
+		return
+	}
 	v, err := h.value.value(act)
 	if err != nil {
 		return
 	}
 	h.record(keyString(k), v, act.ev.Time)
+}
+
+// rawComposite returns the JSON text of x's value when x is a plain path to a top-level list
+// or object of the data; nil otherwise.
+func (a *activation) rawComposite(x *expr) []byte {
+	if a.reference || len(x.path) != 1 {
+		return nil
+	}
+	return a.data.rawComposite(x.path[0])
 }
 
 // finding builds the finding of r for the current event; res is set for correlation rules.

@@ -49,6 +49,7 @@ type expr struct {
 	constant  *bool
 	literal   any
 	isLiteral bool
+	concat    *valueRef // a concatenation of strings and data fields, joined without CEL
 	// dec answers a boolean expression natively when it can (see decider); runtimeCost says
 	// the program checks its cost limit as it runs.
 	dec         *decider
@@ -64,6 +65,11 @@ func (e errNoSuchKey) Error() string { return "no such key: " + string(e) }
 func (e *expr) value(act *activation) (any, error) {
 	if e.isLiteral {
 		return e.literal, nil
+	}
+	if e.concat != nil && !act.reference {
+		if s, ok := e.concat.concat(act.data); ok {
+			return s, nil
+		}
 	}
 	if e.path != nil {
 		v, ok := act.value(e.path)
@@ -127,6 +133,9 @@ func compileExpr(env *cel.Env, text string, want *cel.Type, costLimit uint64, hi
 	}
 	if p, ok := dataPath(a.NativeRep().Expr()); ok {
 		x.path = p
+	}
+	if r, ok := toValueRef(a.NativeRep().Expr()); ok && r.parts != nil {
+		x.concat = &r
 	}
 	if root := a.NativeRep().Expr(); root.Kind() == ast.LiteralKind {
 		if b, ok := root.AsLiteral().(types.Bool); ok {

@@ -8,3 +8,35 @@ func NewReferenceEngine(rs *Ruleset) *Engine {
 	e.reference = true
 	return e
 }
+
+// DeciderShape describes how the condition of rule id is answered: "cel" when only CEL can,
+// else the decider tree, leaves as "leaf" and parts left to CEL as "cel".
+func DeciderShape(e *Engine, id string) string {
+	for _, r := range e.rs.Load().rules {
+		if r.id == id && r.cond != nil {
+			if r.cond.dec == nil {
+				return "cel"
+			}
+			return r.cond.dec.shape()
+		}
+	}
+	return ""
+}
+
+func (n *decider) shape() string {
+	name := map[byte]string{decAnd: "and", decOr: "or", decNot: "not", decCond: "cond"}[n.kind]
+	switch n.kind {
+	case decLeaf:
+		return "leaf"
+	case decOpaque:
+		return "cel"
+	}
+	s := name + "("
+	for i := range n.kids {
+		if i > 0 {
+			s += ","
+		}
+		s += n.kids[i].shape()
+	}
+	return s + ")"
+}

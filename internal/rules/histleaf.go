@@ -25,15 +25,35 @@ const (
 	opHistLast  = "history.last"
 )
 
-// valueRef is an argument of a history leaf: a data path or a literal.
+// valueRef is an argument of a history leaf: a data path, a literal, or a concatenation of
+// strings (data.model + "/" + data.metric).
 type valueRef struct {
-	path []string
-	lit  any
+	path  []string
+	lit   any
+	parts []valueRef
 }
 
 func toValueRef(e ast.Expr) (valueRef, bool) {
 	if p, ok := dataPath(e); ok {
 		return valueRef{path: p}, true
+	}
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == operators.Add && len(e.AsCall().Args()) == 2 {
+		var parts []valueRef
+		for _, a := range e.AsCall().Args() {
+			r, ok := toValueRef(a)
+			if !ok {
+				return valueRef{}, false
+			}
+			if r.parts != nil {
+				parts = append(parts, r.parts...)
+				continue
+			}
+			if _, isStr := r.lit.(string); r.path == nil && !isStr {
+				return valueRef{}, false
+			}
+			parts = append(parts, r)
+		}
+		return valueRef{parts: parts}, true
 	}
 	if e.Kind() == ast.LiteralKind {
 		v, ok := litValue(e.AsLiteral())
@@ -45,6 +65,9 @@ func toValueRef(e ast.Expr) (valueRef, bool) {
 // key is the history key of the value, as keyString(native(value)) in the CEL functions; ok is
 // false when a data path is missing (CEL's error).
 func (v *valueRef) key(d *eventData) (string, bool) {
+	if v.parts != nil {
+		return v.concat(d)
+	}
 	if v.path == nil {
 		return keyString(v.lit), true
 	}
@@ -67,6 +90,34 @@ func (v *valueRef) key(d *eventData) (string, bool) {
 		return "", false
 	}
 	return keyString(x), true
+}
+
+// concat joins the parts, all strings (CEL has no + of a string and another type).
+func (v *valueRef) concat(d *eventData) (string, bool) {
+	n := 0
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.path == nil {
+			n += len(p.lit.(string))
+			continue
+		}
+		sc, ok := d.scalarAt(p.path)
+		if !ok || sc.kind != kindString {
+			return "", false
+		}
+		n += len(sc.s)
+	}
+	b := make([]byte, 0, n)
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.path == nil {
+			b = append(b, p.lit.(string)...)
+			continue
+		}
+		sc, _ := d.scalarAt(p.path)
+		b = append(b, sc.s...)
+	}
+	return string(b), true
 }
 
 // histCall reads history.NAME(literal name, K[, V]) with K and V data paths or literals.
@@ -142,7 +193,7 @@ func histPrefilter(e ast.Expr, histories map[string]*history) (prefilter, bool) 
 				return prefilter{}, false
 			}
 			r, ok := toValueRef(other)
-			if !ok {
+			if !ok || r.parts != nil {
 				return prefilter{}, false
 			}
 			return prefilter{op: opHistLast, cmp: o, hist: h, hargs: append(refs, r)}, true
@@ -183,7 +234,10 @@ func (p *prefilter) checkHistory(d *eventData) triState {
 			last = e.Last
 		}
 		eq := unknown
-		if r := &p.hargs[1]; r.path == nil {
+		r := &p.hargs[1]
+		if raw := d.rawComposite1(r.path); raw != nil && e != nil && e.lastRaw != "" && e.lastRaw == string(raw) {
+			eq = yes // the very text Last was decoded from
+		} else if r.path == nil {
 			eq = celEqual(last, r.lit)
 		} else if sc, ok := d.scalarAt(r.path); ok {
 			eq = celEqualScalar(last, sc)

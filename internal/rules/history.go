@@ -49,12 +49,21 @@ type histEntry struct {
 	Head     int                  `json:"head,omitempty"`
 	Nums     []float64            `json:"nums,omitempty"` // ring of the last numbers
 	Next     int                  `json:"next,omitempty"` // ring position
-	lastVal  ref.Val              // Last as a CEL value, made when recorded
+	// lastRaw is the JSON text Last was decoded from, when it was a list or an object read
+	// from the event (see recordRaw); lastKey is keyString(Last) then.
+	lastRaw, lastKey string
 }
 
 func (h *history) reset() { h.hs = &histStore{m: newBoundedMap[*histEntry](h.maxKeys, h.ttl)} }
 
 func (h *history) record(key string, v any, t time.Time) {
+	h.recordRaw(key, nil, func() any { return v }, t)
+}
+
+// recordRaw records a value. raw, when set, is the value's JSON text in the event: when it is
+// the text of the last value recorded for the key, the value is the same and is neither decoded
+// nor keyed again (a dataset's schema, on every batch).
+func (h *history) recordRaw(key string, raw []byte, value func() any, t time.Time) {
 	hs := h.hs
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
@@ -63,9 +72,16 @@ func (h *history) record(key string, v any, t time.Time) {
 	}
 	e := hs.m.upsert(key, t, func() *histEntry { return &histEntry{Distinct: map[string]time.Time{}} })
 	e.Count++
-	e.Last, e.LastTime = v, t
-	e.lastVal = types.DefaultTypeAdapter.NativeToValue(v)
+	e.LastTime = t
+	if raw != nil && e.lastRaw != "" && e.lastRaw == string(raw) {
+		// The last value, so also the newest of Distinct, and not a number.
+		e.Distinct[e.lastKey] = t
+		return
+	}
+	v := value()
+	e.Last = v
 	k := keyString(v)
+	e.lastRaw, e.lastKey = string(raw), k
 	if _, ok := e.Distinct[k]; !ok {
 		// Distinct values are evicted first in, first out, in O(1): Order is a ring of the
 		// keys of Distinct.
@@ -170,11 +186,8 @@ func historyFuncs(lookup func(string) *history) []cel.EnvOption {
 			})))),
 		cel.Function("history.last", cel.Overload("history_last", []*cel.Type{sd, dyn}, dyn,
 			cel.BinaryBinding(entryFunc(func(e *histEntry) ref.Val {
-				switch {
-				case e == nil:
+				if e == nil {
 					return types.NullValue
-				case e.lastVal != nil:
-					return e.lastVal
 				}
 				return types.DefaultTypeAdapter.NativeToValue(e.Last)
 			})))),

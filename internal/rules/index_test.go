@@ -166,6 +166,41 @@ const edgeRules = `
         - [client-0, 200]
   severity: low
   tags: [ML01]
+- rule: edge_numeric
+  desc: d
+  condition: >
+    math.abs(history.zscore("dataset_rows", data.dataset, data.rows)) > double(2) ||
+    history.mean("dataset_rows", data.dataset) * 2.0 < data.rows ||
+    (history.count("dataset_rows", data.dataset) * 2 > 4 && data.rows / 0.0 > 1.0)
+  match: pipewarden.data.batch
+  severity: low
+  tags: [ML01]
+- rule: edge_int_errors
+  desc: d
+  condition: >
+    history.count("dataset_rows", data.dataset) + 9223372036854775807 > 0 ||
+    data.rows * 2 > 3.0 ||
+    history.count("ingested_digests", "all") / history.count("dataset_rows", "none") > 1 ||
+    -9223372036854775807 - history.count("dataset_rows", data.dataset) - 2 < 0
+  match: pipewarden.data.batch
+  severity: low
+  tags: [ML01]
+- rule: edge_ternary_bool
+  desc: d
+  condition: 'data.status >= 500 ? data.latency_ms > 20 : data.client == "client-001"'
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+- rule: edge_concat
+  desc: d
+  condition: >
+    history.count("model_metric", data.model + "/" + data.metric) > 1 &&
+    history.seen("model_metric", data.model + "/" + data.metric, data.value) ||
+    history.stddev("model_metric", data.model + "/" + data.metric) / history.mean("model_metric", data.model + "/" + data.metric) > 0.001 ||
+    data.value >= history.mean("model_metric", "x/" + data.metric) + 1.0
+  match: pipewarden.model.metric
+  severity: low
+  tags: [ML01]
 - rule: edge_count
   desc: d
   condition: data.status >= 400
@@ -341,4 +376,24 @@ func FuzzIndexChangesNothing(f *testing.F) {
 			Time: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second), Data: data}
 		compareOne(t, got, want, ev)
 	})
+}
+
+// TestDefaultRulesDecidedNatively pins which default rules never need CEL on the hot path
+// (their whole condition is answered by the decider): a change in the language or the
+// defaults that sends one back to CEL shows here, not only as a slower benchmark.
+func TestDefaultRulesDecidedNatively(t *testing.T) {
+	e := newEngine(t, rules.LoadOptions{})
+	for _, id := range []string{"data_source_changed", "data_source_never_seen", "data_schema_changed",
+		"data_row_count_anomaly", "feature_code_changed_unapproved", "feature_actor_not_allowed",
+		"model_unsigned_change", "model_deployed_unapproved_digest", "model_changed_outside_training",
+		"model_metric_drop", "deploy_unregistered_digest", "deploy_without_approval", "access_admin_escalation",
+		"access_self_grant", "infra_serving_change_unexpected_actor", "inference_error_spike"} {
+		if s := rules.DeciderShape(e, id); s == "" || strings.Contains(s, "cel") {
+			t.Errorf("%s: %q, want a decider without CEL parts", id, s)
+		}
+	}
+	// Conditions with parts only CEL evaluates keep those parts.
+	if s := rules.DeciderShape(e, "infra_training_egress_not_allowed"); s != "and(leaf,not(cel))" {
+		t.Errorf("infra_training_egress_not_allowed: %q", s)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -176,8 +177,17 @@ func (d *eventData) field(name string) *dataField {
 		}
 		return nil
 	}
+	if name == "" {
+		for i := len(d.fields) - 1; i >= 0; i-- {
+			if d.fields[i].key == "" {
+				return &d.fields[i]
+			}
+		}
+		return nil
+	}
 	for i := len(d.fields) - 1; i >= 0; i-- {
-		if d.fields[i].key == name {
+		// The length and first byte rule out most keys before a full comparison.
+		if k := d.fields[i].key; len(k) == len(name) && k[0] == name[0] && k == name {
 			return &d.fields[i]
 		}
 	}
@@ -225,10 +235,140 @@ func (d *eventData) native(f *dataField) any {
 func (d *eventData) number(f *dataField) float64 {
 	if !f.numOK {
 		s := d.raw[f.start:f.end]
-		f.num, _ = strconv.ParseFloat(unsafe.String(unsafe.SliceData(s), len(s)), 64) // validated by scan
+		if v, ok := shortNumber(s); ok {
+			f.num = v
+		} else {
+			f.num, _ = strconv.ParseFloat(unsafe.String(unsafe.SliceData(s), len(s)), 64) // validated by scan
+		}
 		f.numOK = true
 	}
 	return f.num
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// shortNumber parses a validated JSON number of at most 15 digits and no exponent, the common
+// case, exactly as ParseFloat does: the digits make an integer below 2^53 and the division by
+// an exact power of ten is correctly rounded. ok is false for other numbers.
+func shortNumber(s []byte) (float64, bool) {
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.':
+			frac = 0
+		default:
+			return 0, false // an exponent
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	v := float64(m)
+	if frac > 0 {
+		v /= pow10[frac]
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// numberBounds brackets a number field without parsing it in full when its integer part is
+// short and it has no exponent: lo <= value <= hi. Thresholds far from the value are decided
+// on the bounds.
+func (d *eventData) numberBounds(f *dataField) (lo, hi float64) {
+	if f.numOK {
+		return f.num, f.num
+	}
+	s := d.raw[f.start:f.end]
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	var ip uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if i == 15 {
+			v := d.number(f)
+			return v, v
+		}
+		ip = ip*10 + uint64(s[i]-'0')
+	}
+	switch {
+	case i == len(s):
+		v := float64(ip) // an integer: exact
+		if neg {
+			v = -v
+		}
+		f.num, f.numOK = v, true
+		return v, v
+	case s[i] != '.':
+		v := d.number(f) // an exponent
+		return v, v
+	}
+	for j := i + 1; j < len(s); j++ {
+		if s[j] < '0' || s[j] > '9' {
+			v := d.number(f) // an exponent
+			return v, v
+		}
+	}
+	lo, hi = float64(ip), float64(ip+1)
+	if neg {
+		lo, hi = -hi, -lo
+	}
+	return lo, hi
+}
+
+// compareNumber answers data.name OP lit for a top-level number field, from its bounds when
+// they decide; ok is false when the field is missing or not a number.
+func (d *eventData) compareNumber(name, op string, lit float64) (triState, bool) {
+	f := d.field(name)
+	if f == nil || f.kind != kindNumber {
+		return unknown, false
+	}
+	lo, hi := d.numberBounds(f)
+	if lo != hi {
+		switch op {
+		case operators.Greater:
+			if lo > lit {
+				return yes, true
+			} else if hi <= lit {
+				return no, true
+			}
+		case operators.GreaterEquals:
+			if lo >= lit {
+				return yes, true
+			} else if hi < lit {
+				return no, true
+			}
+		case operators.Less:
+			if hi < lit {
+				return yes, true
+			} else if lo >= lit {
+				return no, true
+			}
+		case operators.LessEquals:
+			if hi <= lit {
+				return yes, true
+			} else if lo > lit {
+				return no, true
+			}
+		}
+		lo = d.number(f)
+	}
+	return compareNum(op, lo, lit), true
 }
 
 // str returns a string field's value for comparison during this evaluation only: for plain
@@ -284,6 +424,22 @@ func (d *eventData) path(p []string) (v any, found bool) {
 		}
 	}
 	return cur, true
+}
+
+// rawComposite returns the JSON text of a top-level list or object field, nil for anything
+// else. It is the caller's buffer: compare it, never keep it.
+func (d *eventData) rawComposite(name string) []byte {
+	if f := d.field(name); f != nil && (f.kind == kindObject || f.kind == kindArray) {
+		return d.raw[f.start:f.end]
+	}
+	return nil
+}
+
+func (d *eventData) rawComposite1(p []string) []byte {
+	if len(p) != 1 {
+		return nil
+	}
+	return d.rawComposite(p[0])
 }
 
 // has answers has(data.a.b...) as CEL would: yes or no when every step before the last is an

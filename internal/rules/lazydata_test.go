@@ -6,10 +6,12 @@ package rules
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
 
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 )
 
@@ -19,6 +21,7 @@ var dataSeeds = []string{
 	`null`, ``, ` `, `{}`, `{"a":1,"a":2}`, `{"x":"\ud800"}`, `{"x":"` + "\xff" + `"}`, `[1]`, `{"a":01}`,
 	`{"\u0061":"b","a":"c"}`, `{"a":{"b":{"c":[]}}}`, `{"a":1e400}`, `{"a":1e-400}`, `{"a":"\u2028"}`,
 	`{"a":"x\\"}`, `{"a":"\u12"}`, `{"a":1,}`, `{"a" 1}`, `{"a":tru}`, `{"a":[1,]}`, `{"a":1} x`,
+	`{"a":12.5,"b":-0.25,"c":1234567890123456789,"d":-7,"e":0.000001,"f":99.99999999999999999999,"g":-0}`,
 	`{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k2":"last"}`,
 }
 
@@ -68,6 +71,18 @@ func FuzzEventData(f *testing.F) {
 				case float64:
 					if sc.kind != kindNumber || sc.f != x {
 						t.Fatalf("scalar %q = %+v, want %v", k, sc, x)
+					}
+				}
+			}
+			if x, isNum := v.(float64); isNum && d.field(k) == f {
+				// Comparisons decided on the bounds of an unparsed number agree with the value.
+				for _, lit := range []float64{x, x - 0.5, x + 0.5, math.Floor(x), math.Ceil(x), x + 1, x - 1, 0} {
+					for _, op := range []string{operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals} {
+						f.numOK = false
+						got, ok := d.compareNumber(k, op, lit)
+						if want := compareNum(op, x, lit); !ok || got != want {
+							t.Fatalf("%v %s %v: %v, want %v", x, op, lit, got, want)
+						}
 					}
 				}
 			}

@@ -14,7 +14,7 @@ import (
 
 // A decider answers a boolean CEL expression natively, on the raw event data, when the answer
 // is certain, and says "unknown" otherwise; CEL then runs as usual. It is a tree of &&, || and
-// ! over leaves (prefilters) of the forms rules are mostly made of:
+// ! (and ?: over booleans) over leaves (prefilters) of the forms rules are mostly made of:
 //
 //	data.path OP literal           OP: == != < <= > >= in [literals]
 //	data.path.lowerAscii() OP literal, data.path.upperAscii() OP literal
@@ -22,6 +22,8 @@ import (
 //	data.path.startsWith|endsWith|contains|matches(literal), also after lowerAscii/upperAscii
 //	data.path == data.path, data.path != data.path
 //	has(data.path), data.path (a boolean field)
+//	history.count|seen|last over data paths and literals (histleaf.go)
+//	comparisons of arithmetic over numbers, fields and history.count|mean|stddev|zscore (numeric.go)
 //
 // A leaf answers yes or no only when CEL would certainly give true or false: a missing field,
 // a value of a type CEL would reject, a list or an object all give "unknown", so every error
@@ -46,6 +48,7 @@ const (
 	decOr
 	decNot
 	decLeaf
+	decCond // c ? a : b, over booleans
 )
 
 // newDecider builds the decider of e; nil when no part of it can be answered natively.
@@ -97,6 +100,10 @@ func build(e ast.Expr, histories map[string]*history) decider {
 		case operators.LogicalNot:
 			if len(c.Args()) == 1 {
 				return decider{kind: decNot, kids: []decider{build(c.Args()[0], histories)}}
+			}
+		case operators.Conditional:
+			if a := c.Args(); len(a) == 3 {
+				return decider{kind: decCond, kids: []decider{build(a[0], histories), build(a[1], histories), build(a[2], histories)}}
 			}
 		}
 	}
@@ -152,6 +159,14 @@ func (n *decider) decide(d *eventData) triState {
 		case no:
 			return yes
 		}
+	case decCond:
+		// CEL evaluates the condition, then only the branch it picks.
+		switch n.kids[0].decide(d) {
+		case yes:
+			return n.kids[1].decide(d)
+		case no:
+			return n.kids[2].decide(d)
+		}
 	}
 	return unknown
 }
@@ -182,6 +197,7 @@ type prefilter struct {
 	hist  *history
 	hargs []valueRef
 	cmp   string
+	nums  []numExpr // opNumCmp (numeric.go)
 }
 
 // Value transforms.
@@ -232,6 +248,16 @@ func toPrefilter(e ast.Expr, histories map[string]*history) (prefilter, bool) {
 	if p, ok := histPrefilter(e, histories); ok {
 		return p, true
 	}
+	if p, ok := simplePrefilter(e); ok {
+		return p, true
+	}
+	if histories != nil {
+		return numPrefilter(e, histories)
+	}
+	return prefilter{}, false
+}
+
+func simplePrefilter(e ast.Expr) (prefilter, bool) {
 	switch e.Kind() {
 	case ast.SelectKind:
 		s := e.AsSelect()
@@ -445,6 +471,9 @@ func (p *prefilter) check(d *eventData) triState {
 	if p.hist != nil {
 		return p.checkHistory(d)
 	}
+	if p.op == opNumCmp {
+		return p.checkNumeric(d)
+	}
 	switch p.op {
 	case opHas:
 		return d.has(p.path)
@@ -459,6 +488,15 @@ func (p *prefilter) check(d *eventData) triState {
 			return no
 		}
 		return unknown // not a bool: CEL reports it
+	}
+	if p.xform == 0 && len(p.path) == 1 && p.path2 == nil {
+		switch p.op {
+		case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
+			if ans, ok := d.compareNumber(p.path[0], p.op, p.lit.(float64)); ok {
+				return ans
+			}
+			return unknown // missing, or not a number: CEL decides (and reports errors)
+		}
 	}
 	v, ok := d.scalarAt(p.path)
 	if !ok {
