@@ -159,7 +159,21 @@ func New(ctx context.Context, o Options) (*Pipeline, error) {
 		p.sendResolved[r.Name] = r.SendResolved == nil || *r.SendResolved
 	}
 	p.disp = notify.NewDispatcher(o.Store, receivers, notify.Options{MaxAttempts: cfg.Delivery.MaxAttempts,
-		MinBackoff: cfg.Delivery.MinBackoff, MaxBackoff: cfg.Delivery.MaxBackoff, Now: o.Now, Logger: o.Logger, Registerer: o.Registerer})
+		MinBackoff: cfg.Delivery.MinBackoff, MaxBackoff: cfg.Delivery.MaxBackoff, Now: o.Now, Logger: o.Logger, Registerer: o.Registerer,
+		OnResult: func(ctx context.Context, n store.Notification, outcome string, err error) {
+			if outcome == "retry" {
+				return
+			}
+			detail := map[string]any{"receiver": n.Receiver, "group": n.GroupKey, "key": n.Key, "attempts": n.Attempts, "status": outcome}
+			if err != nil {
+				detail["error"] = err.Error()
+			}
+			action := "sent"
+			if outcome != "delivered" {
+				action = "failed"
+			}
+			p.audit(ctx, "pipewarden", "notification."+action, n.GroupKey, detail)
+		}})
 	p.m = newMetrics(o.Registerer, p)
 	if err := p.restore(ctx); err != nil {
 		return nil, err
@@ -325,6 +339,11 @@ func (p *Pipeline) handle(ctx context.Context, fs []finding.Finding) error {
 	// New alerts are written at once; count and last_seen updates of open alerts are written
 	// behind, at the next tick, so a burst of repeats costs memory updates only.
 	err := p.saveEntries(ctx, created)
+	for _, e := range created {
+		p.audit(ctx, "pipewarden", "alert."+e.a.State, e.a.ID, map[string]any{"rule": e.a.Rule, "severity": e.a.Severity.String(),
+			"fingerprint": e.a.Fingerprint, "subject": e.a.Subject.Kind + "/" + e.a.Subject.Name, "count": e.a.Count,
+			"silenced_by": e.a.SilencedBy, "inhibited_by": e.a.InhibitedBy})
+	}
 	type trig struct {
 		e     *entry
 		info  respond.Alert

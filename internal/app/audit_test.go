@@ -18,12 +18,17 @@ import (
 func TestEveryStateChangeIsAudited(t *testing.T) {
 	dir := t.TempDir()
 	witness := filepath.Join(t.TempDir(), "witness")
-	cfg := config.Default()
+	alertsFile := filepath.Join(t.TempDir(), "alerts.jsonl")
+	cfg, err := config.Load([]byte("alerting:\n  route:\n    receiver: log\n    group_wait: 10ms\n  receivers:\n    - name: log\n      file:\n        path: " + alertsFile + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
 	cfg.Audit.WitnessFile = witness
 	cfg.Audit.CheckpointInterval = 50 * time.Millisecond
 	now := time.Now()
-	a, err := app.New(context.Background(), app.Options{Config: cfg})
+	var a *app.App
+	a, err = app.New(context.Background(), app.Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +50,8 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, _, body := h.do("GET", "/v1/audit/entries?from=0&to=1000", h.token, "", "")
-		if s := toJSON(body); strings.Contains(s, `"au1"`) && strings.Contains(s, `"au2"`) && strings.Contains(s, `access_admin_escalation`) && strings.Contains(s, "POST /v1/rules/reload") {
+		if s := toJSON(body); strings.Contains(s, `"au1"`) && strings.Contains(s, `"au2"`) && strings.Contains(s, `access_admin_escalation`) && strings.Contains(s, "POST /v1/rules/reload") &&
+			strings.Contains(s, `"kind":"notification"`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -85,7 +91,7 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 		}
 		kinds[string(r.Kind)]++
 	}
-	for _, k := range []string{"event", "finding", "token", "config", "api"} {
+	for _, k := range []string{"event", "finding", "alert", "notification", "token", "config", "api"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s record in the audit log: %v", k, kinds)
 		}

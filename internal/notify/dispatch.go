@@ -39,6 +39,9 @@ type Options struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// OnResult, when set, is told the outcome of every attempt ("delivered", "retry",
+	// "failed"); the alerting pipeline audits it.
+	OnResult func(ctx context.Context, n store.Notification, outcome string, err error)
 }
 
 // Dispatcher delivers the outbox's due notifications to their receivers.
@@ -120,6 +123,9 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		d.sent.WithLabelValues(n.Receiver, outcome).Inc()
 		if ferr := d.out.FinishNotification(ctx, n.Key, res); ferr != nil {
 			return delivered, fmt.Errorf("record delivery of %s: %w", n.Key, ferr)
+		}
+		if d.o.OnResult != nil {
+			d.o.OnResult(ctx, n, outcome, err)
 		}
 	}
 	return delivered, nil
