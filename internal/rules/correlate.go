@@ -2,7 +2,9 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +68,8 @@ type seqHit struct {
 	Time time.Time `json:"time"`
 	ID   string    `json:"id"`
 }
+
+func newCorrEntry() *corrEntry { return &corrEntry{} }
 
 func (c *correlation) reset() { c.cs = &corrStore{m: newBoundedMap[*corrEntry](c.maxKeys, c.timespan)} }
 
@@ -282,31 +286,55 @@ func (c *compiler) linkSteps(r *rule) {
 	}
 }
 
-// groupKey evaluates group_by; ok is false when a group_by expression fails (the event then
-// has no group and is not counted).
-func groupKey(xs []*expr, act *activation) (string, []any, error) {
-	vals := make([]any, len(xs))
-	if len(xs) == 1 {
-		v, err := xs[0].value(act)
-		if err != nil {
-			return "", nil, fmt.Errorf("group_by %s: %w", xs[0].text, err)
-		}
-		vals[0] = v
-		return keyString(v), vals, nil
-	}
-	var b strings.Builder
+// groupKey writes the group key of the event into buf: the canonical strings (keyString) of
+// the group_by values, joined by 0x1f. Plain data paths are read without decoding or
+// allocating; an error (a missing field) means the event has no group and is not counted.
+func groupKey(buf []byte, xs []*expr, act *activation) ([]byte, error) {
 	for i, x := range xs {
+		if i > 0 {
+			buf = append(buf, 0x1f)
+		}
+		if x.path != nil && !act.reference {
+			if sc, ok := act.data.scalarAt(x.path); ok {
+				switch sc.kind {
+				case kindString:
+					buf = append(buf, sc.s...)
+				case kindNumber:
+					buf = appendKeyFloat(buf, sc.f)
+				case kindTrue:
+					buf = append(buf, "true"...)
+				case kindFalse:
+					buf = append(buf, "false"...)
+				default:
+					buf = append(buf, "null"...)
+				}
+				continue
+			}
+		}
 		v, err := x.value(act)
 		if err != nil {
-			return "", nil, fmt.Errorf("group_by %s: %w", x.text, err)
+			return buf, fmt.Errorf("group_by %s: %w", x.text, err)
 		}
-		vals[i] = v
-		if i > 0 {
-			b.WriteByte(0x1f)
-		}
-		b.WriteString(keyString(v))
+		buf = append(buf, keyString(v)...)
 	}
-	return b.String(), vals, nil
+	return buf, nil
+}
+
+// appendKeyFloat is keyString of a float64.
+func appendKeyFloat(b []byte, x float64) []byte {
+	if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+		return strconv.AppendInt(b, int64(x), 10)
+	}
+	return strconv.AppendFloat(b, x, 'g', -1, 64)
+}
+
+// groupVals are the group_by values, for the finding of a correlation that fired.
+func groupVals(xs []*expr, act *activation) []any {
+	vals := make([]any, len(xs))
+	for i, x := range xs {
+		vals[i], _ = x.value(act)
+	}
+	return vals
 }
 
 // ringPush adds v to a ring of at most max items; *next is the oldest item's index once full.
@@ -338,11 +366,11 @@ type corrResult struct {
 }
 
 // observeCount updates an event_count or value_count group with one matching event.
-func (cr *correlation) observeCount(key string, t time.Time, id string, value any) (*corrResult, bool) {
+func (cr *correlation) observeCount(key []byte, t time.Time, id string, value any) (*corrResult, bool) {
 	cs := cr.cs
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	e := cs.m.upsert(key, t, func() *corrEntry { return &corrEntry{} })
+	e := cs.m.upsertBytes(key, t, newCorrEntry)
 	cutoff := t.Add(-cr.timespan)
 	e.IDs = ringPush(e.IDs, &e.INext, id, maxEvidenceIDs)
 	switch cr.kind {
@@ -355,8 +383,8 @@ func (cr *correlation) observeCount(key string, t time.Time, id string, value an
 		if oldest.Before(cutoff) {
 			return nil, false
 		}
-		res := &corrResult{group: key, count: len(e.Times), ids: tail(ringOrdered(e.IDs, e.INext), cr.threshold), first: oldest, last: t}
-		cs.m.delete(key) // start a new window after firing
+		res := &corrResult{group: string(key), count: len(e.Times), ids: tail(ringOrdered(e.IDs, e.INext), cr.threshold), first: oldest, last: t}
+		cs.m.deleteBytes(key) // start a new window after firing
 		return res, true
 	case corrValueCount:
 		if e.Values == nil {
@@ -371,7 +399,7 @@ func (cr *correlation) observeCount(key string, t time.Time, id string, value an
 		if len(e.Values) < cr.threshold {
 			return nil, false
 		}
-		res := &corrResult{group: key, count: len(e.Values), ids: ringOrdered(e.IDs, e.INext), last: t, first: t}
+		res := &corrResult{group: string(key), count: len(e.Values), ids: ringOrdered(e.IDs, e.INext), last: t, first: t}
 		for v, vt := range e.Values {
 			res.values = append(res.values, v)
 			if vt.Before(res.first) {
@@ -379,7 +407,7 @@ func (cr *correlation) observeCount(key string, t time.Time, id string, value an
 			}
 		}
 		sort.Strings(res.values)
-		cs.m.delete(key)
+		cs.m.deleteBytes(key)
 		return res, true
 	}
 	return nil, false
@@ -396,11 +424,11 @@ func tail(ids []string, n int) []string {
 // hits inside maxspan are replayed in time order: step i counts once it has its count of hits
 // after step i-1 completed. The event advances the first step it can; when the last step
 // completes the sequence fires and the group starts over.
-func (cr *correlation) observeStep(key string, t time.Time, id string, steps []int) (*corrResult, bool) {
+func (cr *correlation) observeStep(key []byte, t time.Time, id string, steps []int) (*corrResult, bool) {
 	cs := cr.cs
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	e := cs.m.upsert(key, t, func() *corrEntry { return &corrEntry{} })
+	e := cs.m.upsertBytes(key, t, newCorrEntry)
 	cutoff := t.Add(-cr.timespan)
 	kept := e.Hits[:0]
 	for _, h := range e.Hits {
@@ -430,11 +458,11 @@ func (cr *correlation) observeStep(key string, t time.Time, id string, steps []i
 	if done < len(cr.steps) {
 		return nil, false
 	}
-	res := &corrResult{group: key, count: len(used), first: used[0].Time, last: t}
+	res := &corrResult{group: string(key), count: len(used), first: used[0].Time, last: t}
 	for _, h := range used {
 		res.ids = append(res.ids, h.ID)
 	}
-	cs.m.delete(key)
+	cs.m.deleteBytes(key)
 	return res, true
 }
 
@@ -442,8 +470,14 @@ func (cr *correlation) observeStep(key string, t time.Time, id string, steps []i
 // that completed them. A step's window slides: only its last count hits before the next step
 // are kept.
 func (cr *correlation) progress(hits []seqHit) (int, []seqHit) {
-	sorted := append([]seqHit(nil), hits...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
+	sorted := hits // events mostly come in time order: sort only when they did not
+	for i := 1; i < len(hits); i++ {
+		if hits[i].Time.Before(hits[i-1].Time) {
+			sorted = append([]seqHit(nil), hits...)
+			sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
+			break
+		}
+	}
 	stage := 0
 	var cur, used []seqHit
 	for _, h := range sorted {

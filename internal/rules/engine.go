@@ -182,6 +182,7 @@ type evalScratch struct {
 	act  activation
 	data eventData
 	cand bitset
+	key  []byte // group keys of correlation rules
 }
 
 func (e *Engine) scratch() *evalScratch {
@@ -264,7 +265,8 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 		if !r.test(act, r.cond, e.logger) {
 			continue
 		}
-		key, vals, err := groupKey(r.corr.groupBy, act)
+		key, err := groupKey(sc.key[:0], r.corr.groupBy, act)
+		sc.key = key
 		if err != nil {
 			r.fail(act, err, e.logger)
 			continue
@@ -277,11 +279,11 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 			}
 		}
 		if res, fired := r.corr.observeCount(key, ev.Time, ev.ID, fv); fired {
-			out = append(out, r.finding(act, res, vals))
+			out = append(out, r.finding(act, res, groupVals(r.corr.groupBy, act)))
 		}
 	}
 	if len(b.steps) > 0 {
-		out = append(out, e.sequences(act, b.steps)...)
+		out = append(out, e.sequences(act, sc, b.steps)...)
 	}
 	for _, h := range b.histories {
 		h.observe(act, e.logger)
@@ -290,7 +292,7 @@ func (e *Engine) Evaluate(ev event.Event) []finding.Finding {
 }
 
 // sequences feeds the event to each sequence rule whose steps it matches.
-func (e *Engine) sequences(act *activation, steps []stepRef) []finding.Finding {
+func (e *Engine) sequences(act *activation, sc *evalScratch, steps []stepRef) []finding.Finding {
 	var out []finding.Finding
 	for i := 0; i < len(steps); {
 		r := steps[i].r
@@ -314,13 +316,14 @@ func (e *Engine) sequences(act *activation, steps []stepRef) []finding.Finding {
 		if stepGroup != nil {
 			g = stepGroup
 		}
-		key, vals, err := groupKey(g, act)
+		key, err := groupKey(sc.key[:0], g, act)
+		sc.key = key
 		if err != nil {
 			r.fail(act, err, e.logger)
 			continue
 		}
 		if res, fired := r.corr.observeStep(key, act.ev.Time, act.ev.ID, matched); fired {
-			out = append(out, r.finding(act, res, vals))
+			out = append(out, r.finding(act, res, groupVals(g, act)))
 		}
 	}
 	return out

@@ -52,16 +52,36 @@ func (b *boundedMap[V]) upsert(key string, now time.Time, mk func() V) V {
 		b.sweep(now)
 	}
 	if n, ok := b.m[key]; ok {
-		if b.isExpired(n, now) {
-			n.val = mk()
-			b.expired++
-		}
-		if now.After(n.touched) {
-			n.touched = now
-		}
-		b.moveToTail(n)
-		return n.val
+		return b.touch(n, now, mk)
 	}
+	return b.insert(key, now, mk)
+}
+
+// upsertBytes is upsert for a key held in a buffer: the key is copied only when it is new.
+func (b *boundedMap[V]) upsertBytes(key []byte, now time.Time, mk func() V) V {
+	b.writes++
+	if b.writes%1024 == 0 {
+		b.sweep(now)
+	}
+	if n, ok := b.m[string(key)]; ok {
+		return b.touch(n, now, mk)
+	}
+	return b.insert(string(key), now, mk)
+}
+
+func (b *boundedMap[V]) touch(n *lruNode[V], now time.Time, mk func() V) V {
+	if b.isExpired(n, now) {
+		n.val = mk()
+		b.expired++
+	}
+	if now.After(n.touched) {
+		n.touched = now
+	}
+	b.moveToTail(n)
+	return n.val
+}
+
+func (b *boundedMap[V]) insert(key string, now time.Time, mk func() V) V {
 	for len(b.m) >= b.max && b.head != nil {
 		b.remove(b.head)
 		b.evictions++
@@ -88,6 +108,12 @@ func (b *boundedMap[V]) put(key string, v V, touched time.Time) {
 
 func (b *boundedMap[V]) delete(key string) {
 	if n, ok := b.m[key]; ok {
+		b.remove(n)
+	}
+}
+
+func (b *boundedMap[V]) deleteBytes(key []byte) {
+	if n, ok := b.m[string(key)]; ok {
 		b.remove(n)
 	}
 }
