@@ -82,8 +82,6 @@ type App struct {
 	auditPoke   chan struct{}
 	tailMu      sync.Mutex
 	rulesDigest auditState
-	// bootstrapped is set when this start created the admin token (audited once the log is open).
-	bootstrapped bool
 
 	srv      *http.Server
 	ln       net.Listener
@@ -191,9 +189,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, alertMounts...)
-	if a.bootstrapped {
-		a.auditRecords(ctx, audit.Record{Kind: "token", Action: "created", Subject: "admin (created at first start)", Data: map[string]any{"role": store.RoleAdmin, "file": TokenFile(cfg.DataDir)}})
-	}
+	// Tokens, including the one bootstrapped above, are audited by auditTokens at start.
 	a.api = httpapi.New(httpapi.Options{
 		Decoder: event.NewDecoder(event.Limits{
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxEventBytes: cfg.Limits.MaxEventBytes,

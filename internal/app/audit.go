@@ -104,6 +104,9 @@ func toMap(v any) map[string]any {
 func (a *App) auditTail(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	tokens := time.NewTicker(5 * time.Second)
+	defer tokens.Stop()
+	a.auditTokens(ctx)
 	for {
 		a.auditEventsOnce(ctx)
 		select {
@@ -111,6 +114,8 @@ func (a *App) auditTail(ctx context.Context) {
 			return
 		case <-a.auditPoke:
 		case <-t.C:
+		case <-tokens.C:
+			a.auditTokens(ctx)
 		}
 	}
 }
@@ -201,5 +206,47 @@ func (a *App) auditRulesDigest(ctx context.Context) {
 	if changed {
 		a.auditRecords(ctx, audit.Record{Kind: "config", Action: "reloaded", Subject: "rules",
 			Data: map[string]any{"digest": st.Digest, "previous_digest": prev, "ok": st.OK}})
+	}
+}
+
+const auditTokensKey = "audit.tokens"
+
+// auditTokens records tokens created outside the daemon ('pipewarden token create' writes the
+// store directly) the first time the daemon sees them. The record names the token and its role,
+// never the token or its hash.
+func (a *App) auditTokens(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	ts, err := a.store.ListTokens(ctx)
+	if err != nil {
+		a.log.Error("audit: list tokens", "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	if b, err := a.store.GetState(ctx, auditTokensKey); err == nil {
+		var hs []string
+		_ = json.Unmarshal(b, &hs)
+		for _, h := range hs {
+			seen[h] = true
+		}
+	}
+	var recs []audit.Record
+	var all []string
+	for _, t := range ts {
+		all = append(all, t.Hash)
+		if seen[t.Hash] {
+			continue
+		}
+		recs = append(recs, audit.Record{Kind: "token", Actor: "cli", Action: "created", Subject: t.Name, Time: t.CreatedAt,
+			Data: map[string]any{"role": t.Role}})
+	}
+	if len(recs) == 0 {
+		return
+	}
+	if a.auditRecords(ctx, recs...) != nil {
+		return
+	}
+	b, _ := json.Marshal(all)
+	if err := a.store.PutState(ctx, auditTokensKey, b); err != nil {
+		a.log.Error("audit: save token state", "err", err)
 	}
 }

@@ -117,7 +117,6 @@ func (a *App) bootstrapToken(ctx context.Context) error {
 		return fmt.Errorf("store admin token: %w", err)
 	}
 	a.log.Info("created admin token", "file", path)
-	a.bootstrapped = true
 	fmt.Fprintf(a.out, "created an admin token in %s (mode 0600); use it as: Authorization: Bearer $(cat %s)\n", path, path)
 	return nil
 }

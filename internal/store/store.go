@@ -36,6 +36,8 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error
 	LookupToken(ctx context.Context, hash string) (Token, error)
 	CountTokens(ctx context.Context) (int, error)
+	// ListTokens returns every token, oldest first (hashes included: they are not secrets).
+	ListTokens(ctx context.Context) ([]Token, error)
 
 	// PutState and GetState keep small named blobs (rule engine snapshots and the like).
 	PutState(ctx context.Context, key string, value []byte) error

@@ -205,6 +205,26 @@ func (s *Store) CountTokens(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// ListTokens returns every token, oldest first.
+func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT hash, name, role, created_at FROM tokens ORDER BY created_at, hash`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Token{}
+	for rows.Next() {
+		var t store.Token
+		var created int64
+		if err := rows.Scan(&t.Hash, &t.Name, &t.Role, &created); err != nil {
+			return nil, err
+		}
+		t.CreatedAt = fromNanos(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 // PutState stores a named blob.
 func (s *Store) PutState(ctx context.Context, key string, value []byte) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,

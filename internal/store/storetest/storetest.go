@@ -324,6 +324,10 @@ func testTokens(t *testing.T, open Opener) {
 	if n, _ := s.CountTokens(ctx); n != 1 {
 		t.Errorf("CountTokens = %d", n)
 	}
+	ts, err := s.ListTokens(ctx)
+	if err != nil || len(ts) != 1 || ts[0].Name != "ci" || ts[0].Role != store.RoleIngest || ts[0].Hash != "abc" {
+		t.Errorf("ListTokens = %+v, %v", ts, err)
+	}
 }
 
 func testState(t *testing.T, open Opener) {
