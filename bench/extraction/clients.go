@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -96,6 +97,8 @@ type jacobian struct {
 	pending [][]float64
 	xs      [][]float64
 	ys      []int
+	asked   map[string]bool
+	flip    bool
 }
 
 // The attacker knows only its seeds: its feature scales are their ranges, not the training
@@ -108,13 +111,30 @@ func newJacobian(seeds [][]float64, k int) *jacobian {
 	return j
 }
 
+// next returns the next point to query; points already queried are skipped (their label is
+// known), so no query is wasted.
 func (j *jacobian) next() []float64 {
-	if len(j.pending) == 0 {
-		j.augment()
+	if j.asked == nil {
+		j.asked = map[string]bool{}
 	}
-	x := j.pending[0]
-	j.pending = j.pending[1:]
-	return x
+	for fruitless := 0; ; {
+		if len(j.pending) == 0 {
+			if fruitless++; fruitless > 4 {
+				return j.xs[0] // nothing new to ask: repeat a point rather than loop
+			}
+			// A round that only rediscovers known points flips the step, as Papernot et
+			// al.'s periodic step size does.
+			j.flip = !j.flip
+			j.augment()
+		}
+		x := j.pending[0]
+		j.pending = j.pending[1:]
+		k := fmt.Sprint(x)
+		if !j.asked[k] {
+			j.asked[k] = true
+			return x
+		}
+	}
 }
 
 func (j *jacobian) answer(x []float64, class int) {
@@ -132,12 +152,22 @@ func (j *jacobian) augment() {
 		c := j.ys[i]
 		nx := make([]float64, d)
 		for f := range d {
-			g := 0.0
+			// ∂p_c/∂z_f = p_c (w_cf − Σ_k p_k w_kf); p_c > 0 does not change the sign, and
+			// leaving it out keeps the sign when p_c underflows. A saturated substitute
+			// (p_c = 1) falls back to the logit margin w_cf − mean_k w_kf.
+			g, mean := sub.w[c][f], 0.0
 			for kk := range j.k {
 				g -= p[kk] * sub.w[kk][f]
+				mean += sub.w[kk][f] / float64(j.k)
 			}
-			g = p[c] * (sub.w[c][f] + g)
-			nx[f] = x[f] + 0.1*(j.m.max[f]-j.m.min[f])*sign(g)
+			if g == 0 {
+				g = sub.w[c][f] - mean
+			}
+			lambda := 0.1
+			if j.flip {
+				lambda = -lambda
+			}
+			nx[f] = x[f] + lambda*(j.m.max[f]-j.m.min[f])*sign(g)
 		}
 		j.pending = append(j.pending, nx)
 	}

@@ -20,6 +20,7 @@ import (
 
 func main() {
 	seeds := flag.Int("seeds", 20, "number of seeds")
+	first := flag.Int("first", 1, "first seed")
 	benignN := flag.Int("benign", 10000, "benign queries per seed")
 	calibrate := flag.Bool("calibrate", false, "print each detector's statistic per kind of client instead (no blocking)")
 	fixtures := flag.String("fixtures", "../shared/fixtures/datasets", "folder with wine.csv and iris.csv")
@@ -27,7 +28,7 @@ func main() {
 	cfg := simConfig{fixtures: *fixtures, datasets: []string{"wine", "iris"}, benignQueries: *benignN,
 		benignClients: 5, attackerBudget: 600, calibrate: *calibrate}
 	var all []*seedResult
-	for s := 1; s <= *seeds; s++ {
+	for s := *first; s < *first+*seeds; s++ {
 		r, err := runSeed(cfg, uint64(s))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "extraction:", err)

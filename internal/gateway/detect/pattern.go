@@ -203,6 +203,9 @@ func (p *patternState) signSteps(cfg *PatternConfig, x []float64) *alarm {
 		p.exactRing = append(p.exactRing, hx)
 	}
 	p.recentKeys[hx]++
+	if repeat {
+		return nil // no information about stepping: not counted either way
+	}
 	p.steps.add(step)
 	if p.steps.len() < cfg.MinQueries {
 		return nil
