@@ -42,6 +42,7 @@ evidence.`,
 		newGatewayCmd(g),
 		newAuditCmd(g),
 		newSilenceCmd(g), newAlertsCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }
