@@ -132,7 +132,8 @@ var ruleShapes = []struct {
 }
 
 // generatedRules writes n single-event rules of the shapes in ruleShapes (scaled to n), spread
-// round-robin over the event types, with literals drawn from the values traffic carries (so
+// round-robin over the event types (threshold shapes over the types with numeric fields), with
+// literals drawn from the values traffic carries (so
 // that equalities match a share of events) and from suspicious values it rarely or never
 // carries.
 func generatedRules(n int, seed uint64) string {
@@ -161,15 +162,24 @@ func generatedRules(n int, seed uint64) string {
 		}
 		return pick(f.rare)
 	}
+	var numeric []benchType // the types with numeric fields
+	for _, bt := range benchTypes {
+		if len(bt.nums) > 0 {
+			numeric = append(numeric, bt)
+		}
+	}
 	var b strings.Builder
+	next := 0
 	for i := 0; i < n; i++ {
+		shape := shapes[i]
 		bt := benchTypes[i%len(benchTypes)]
+		if len(bt.nums) == 0 && (shape == "eq_threshold" || shape == "threshold") {
+			// A threshold needs a numeric field: take the next type that has one.
+			bt = numeric[next%len(numeric)]
+			next++
+		}
 		s1 := bt.strs[r.IntN(len(bt.strs))]
 		s2 := bt.strs[(indexOf(bt.strs, s1.name)+1)%len(bt.strs)]
-		shape := shapes[i]
-		if len(bt.nums) == 0 && (shape == "eq_threshold" || shape == "threshold") {
-			shape = "two_eq"
-		}
 		var cond string
 		switch shape {
 		case "eq_threshold":

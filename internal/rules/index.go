@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math/bits"
+	"sort"
 
 	"cel.dev/cel-go/common/operators"
 )
@@ -22,6 +23,24 @@ type litIndex struct {
 	words  int
 	always bitset // rules without an indexed conjunct
 	fields []*fieldIndex
+	ranges []*rangeIndex
+}
+
+// rangeIndex files rules whose only indexable conjunct is a threshold on a top-level number,
+// data.name OP number (OP one of < <= > >=), sorted by threshold: an event selects those whose
+// threshold its value can pass. Values are bracketed without parsing when that decides
+// (eventData.numberBounds).
+type rangeIndex struct {
+	name  string
+	above []threshold // > and >=, by increasing threshold
+	below []threshold // < and <=, by decreasing threshold
+	all   bitset
+}
+
+type threshold struct {
+	lit       float64
+	inclusive bool
+	rule      int
 }
 
 type fieldIndex struct {
@@ -56,6 +75,7 @@ func (b bitset) each(f func(i int)) {
 
 // indexKey picks the conjunct a rule is filed under: the first equality, else the first
 // membership test, with a literal a JSON value can equal; -1 when there is none.
+// (rangeKey then looks for a threshold.)
 func indexKey(pre []prefilter) int {
 	for i := range pre {
 		if pre[i].xform != 0 || pre[i].path2 != nil {
@@ -76,6 +96,21 @@ func indexKey(pre []prefilter) int {
 	return -1
 }
 
+// rangeKey picks a threshold on a top-level field, data.name OP number; -1 when there is none.
+func rangeKey(pre []prefilter) int {
+	for i := range pre {
+		p := &pre[i]
+		if p.xform != 0 || p.path2 != nil || len(p.path) != 1 {
+			continue
+		}
+		switch p.op {
+		case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
+			return i
+		}
+	}
+	return -1
+}
+
 func newLitIndex(rs []*rule) *litIndex {
 	x := &litIndex{words: (len(rs) + 63) / 64}
 	x.always = newBitset(x.words)
@@ -86,6 +121,12 @@ func newLitIndex(rs []*rule) *litIndex {
 			k = indexKey(r.pre)
 		}
 		if k < 0 {
+			if r.cond != nil && r.cond.constant == nil {
+				if k = rangeKey(r.pre); k >= 0 {
+					x.fileRange(i, &r.pre[k])
+					continue
+				}
+			}
 			x.always.set(i)
 			continue
 		}
@@ -107,7 +148,42 @@ func newLitIndex(rs []*rule) *litIndex {
 		one.add(p.lit)
 		fi.file(i, x.words, &one)
 	}
+	for _, ri := range x.ranges {
+		// Equal thresholds: the inclusive ones first, since the scan stops at the first
+		// threshold the value cannot pass.
+		sort.Slice(ri.above, func(a, b int) bool {
+			x, y := ri.above[a], ri.above[b]
+			return x.lit < y.lit || (x.lit == y.lit && x.inclusive && !y.inclusive)
+		})
+		sort.Slice(ri.below, func(a, b int) bool {
+			x, y := ri.below[a], ri.below[b]
+			return x.lit > y.lit || (x.lit == y.lit && x.inclusive && !y.inclusive)
+		})
+	}
 	return x
+}
+
+func (x *litIndex) fileRange(i int, p *prefilter) {
+	var ri *rangeIndex
+	for _, r := range x.ranges {
+		if r.name == p.path[0] {
+			ri = r
+		}
+	}
+	if ri == nil {
+		ri = &rangeIndex{name: p.path[0], all: newBitset(x.words)}
+		x.ranges = append(x.ranges, ri)
+	}
+	ri.all.set(i)
+	t := threshold{lit: p.lit.(float64), rule: i}
+	switch p.op {
+	case operators.Greater, operators.GreaterEquals:
+		t.inclusive = p.op == operators.GreaterEquals
+		ri.above = append(ri.above, t)
+	default:
+		t.inclusive = p.op == operators.LessEquals
+		ri.below = append(ri.below, t)
+	}
 }
 
 func pathKey(p []string) string {
@@ -166,6 +242,27 @@ func (x *litIndex) candidates(d *eventData, cand bitset) {
 		}
 		if b != nil {
 			cand.or(b)
+		}
+	}
+	for _, ri := range x.ranges {
+		f := d.field(ri.name)
+		if f == nil || f.kind != kindNumber {
+			cand.or(ri.all) // CEL decides: an error, or false
+			continue
+		}
+		// value in [lo, hi]: a rule is left out only when its threshold cannot be passed.
+		lo, hi := d.numberBounds(f)
+		for _, t := range ri.above {
+			if t.lit > hi || (t.lit == hi && !t.inclusive) {
+				break
+			}
+			cand.set(t.rule)
+		}
+		for _, t := range ri.below {
+			if t.lit < lo || (t.lit == lo && !t.inclusive) {
+				break
+			}
+			cand.set(t.rule)
 		}
 	}
 }

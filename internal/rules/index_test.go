@@ -201,6 +201,36 @@ const edgeRules = `
   match: pipewarden.model.metric
   severity: low
   tags: [ML01]
+- rule: edge_range_gt
+  desc: d
+  condition: data.latency_ms > 10 && data.client != "x"
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+- rule: edge_range_ge
+  desc: d
+  condition: data.latency_ms >= 10
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+- rule: edge_range_le
+  desc: d
+  condition: 10 >= data.status
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+- rule: edge_range_lt
+  desc: d
+  condition: data.status < 10.5 || data.x == 1
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+- rule: edge_range_neg
+  desc: d
+  condition: data.latency_ms < -0.5 && data.latency_ms > -3
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
 - rule: edge_count
   desc: d
   condition: data.status >= 400
@@ -282,7 +312,7 @@ func randomEvent(r *rand.Rand, i int) event.Event {
 		case p < 9:
 			return strs[r.IntN(len(strs))]
 		case p < 14:
-			return []any{0.0, 1.0, 2.5, 3.0, 10.0, 11.0, 200.0, 500.0, 1e300, 0.1, -1.0, 5e7, 1000.0}[r.IntN(13)]
+			return []any{0.0, 1.0, 2.5, 3.0, 10.0, 11.0, 200.0, 500.0, 1e300, 0.1, -1.0, 5e7, 1000.0, 10.5, 9.99, -0.5, -2.75, 10.000000000000002}[r.IntN(18)]
 		case p == 14:
 			return r.IntN(2) == 0
 		case p == 15:

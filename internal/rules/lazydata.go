@@ -50,6 +50,8 @@ type dataField struct {
 	// Decoded on first use, per event.
 	numOK  bool
 	num    float64
+	bndOK  bool
+	lo, hi float64 // bounds of the number, before it is parsed
 	natOK  bool
 	nat    any
 	celVal ref.Val
@@ -292,6 +294,9 @@ func (d *eventData) numberBounds(f *dataField) (lo, hi float64) {
 	if f.numOK {
 		return f.num, f.num
 	}
+	if f.bndOK {
+		return f.lo, f.hi
+	}
 	s := d.raw[f.start:f.end]
 	neg := s[0] == '-'
 	if neg {
@@ -328,6 +333,7 @@ func (d *eventData) numberBounds(f *dataField) (lo, hi float64) {
 	if neg {
 		lo, hi = -hi, -lo
 	}
+	f.lo, f.hi, f.bndOK = lo, hi, true
 	return lo, hi
 }
 

@@ -103,6 +103,12 @@ func (t *template) render(act *activation) string {
 			b.WriteString(p.lit)
 			continue
 		}
+		if p.x.path != nil && !act.reference {
+			if v, ok := act.value(p.x.path); ok {
+				b.WriteString(display(v)) // %data.a.b, read without CEL
+				continue
+			}
+		}
 		v, err := p.x.eval(act)
 		if err != nil {
 			b.WriteString("<error>")
