@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 )
 
@@ -182,5 +181,3 @@ func sign(v float64) float64 {
 	}
 	return 0
 }
-
-var _ = math.Abs

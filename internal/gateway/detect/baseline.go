@@ -12,7 +12,6 @@ type Baseline struct {
 	Sample             [][]float64 // optional rows, for nearest-neighbour distances
 	nnLimit            float64     // standardised distance above which a query is out of distribution
 	cells              map[uint64]struct{}
-	medians            []float64
 	sampleStd          [][]float64
 	standardisedSample bool
 	novelRate          float64     // share of sample rows alone in their orthant: the natural novelty
@@ -47,8 +46,6 @@ func (b *Baseline) prepare(maxSample int) {
 		b.standardise(r, z)
 		b.sampleStd = append(b.sampleStd, z)
 	}
-	b.medians = make([]float64, b.Dim())
-	copy(b.medians, b.Mean)
 	b.cells = map[uint64]struct{}{}
 	count := map[uint64]int{}
 	for _, z := range b.sampleStd {
