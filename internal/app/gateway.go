@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -34,8 +36,10 @@ func (a *App) setupGateway() ([]httpapi.Mount, error) {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		opts.Logger, opts.Now = a.log, a.now
-		opts.Reporter = gateway.ReporterFunc(func(ctx context.Context, evs []event.Event, fs []finding.Finding) {
-			if err := a.report(ctx, evs, fs); err != nil {
+		// Findings also travel inside the events (data.findings); gatewayFindings publishes
+		// them, so they are not passed twice here.
+		opts.Reporter = gateway.ReporterFunc(func(ctx context.Context, evs []event.Event, _ []finding.Finding) {
+			if err := a.report(ctx, evs, nil); err != nil {
 				a.log.Warn("gateway report", "err", err)
 			}
 		})
@@ -46,6 +50,7 @@ func (a *App) setupGateway() ([]httpapi.Mount, error) {
 		a.gw = g
 		admin = gateway.AdminHandler(g)
 	}
+	a.events.Subscribe("gateway-findings", a.gatewayFindings)
 	roles := map[string][]string{"GET": httpapi.ReadRoles, "POST": httpapi.RespondRoles, "DELETE": httpapi.RespondRoles}
 	var mounts []httpapi.Mount
 	for _, p := range gatewayRoutes {
@@ -113,4 +118,44 @@ func (a *App) gwBlock(ctx context.Context, client string, ttl time.Duration, rea
 	}
 	_, err := a.gw.Blocks().Add(b)
 	return err
+}
+
+// maxFindingsPerEvent bounds what one reported event may carry.
+const maxFindingsPerEvent = 100
+
+// gatewayFindings turns the findings a gateway reports inside its aggregated
+// pipewarden.inference.request events (data.findings) into findings, for the standalone and
+// the embedded gateway alike.
+func (a *App) gatewayFindings(ctx context.Context, evs []event.Event) {
+	var out []finding.Finding
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type != gateway.EventType || !bytes.Contains(ev.Data, []byte(`"findings"`)) {
+			continue
+		}
+		var d struct {
+			Findings []finding.Finding `json:"findings"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			continue
+		}
+		for j, f := range d.Findings {
+			if j == maxFindingsPerEvent {
+				a.log.Warn("gateway event carries too many findings; the rest are ignored", "event", ev.ID, "findings", len(d.Findings))
+				break
+			}
+			if err := f.Validate(); err != nil {
+				a.log.Warn("gateway finding rejected", "event", ev.ID, "err", err)
+				continue
+			}
+			f.ID = "" // ids are the daemon's
+			if len(f.EventIDs) == 0 {
+				f.EventIDs = []string{ev.ID}
+			}
+			out = append(out, f)
+		}
+	}
+	if len(out) > 0 {
+		a.publishFindingsWait(ctx, out)
+	}
 }

@@ -241,10 +241,16 @@ func load(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	c := Default()
+	// A gateway section starts from the gateway's own defaults; without one there is no gateway.
+	gw := gateway.DefaultConfig()
+	c.Gateway = &gw
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
 		return nil, cleanYAMLError(err)
+	}
+	if !hasTopKey(b, "gateway") {
+		c.Gateway = nil
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -285,6 +291,21 @@ func expand(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
 		}), comment...)
 	}
 	return bytes.Join(lines, []byte("\n")), firstErr
+}
+
+// hasTopKey reports whether a YAML document's top-level mapping has key.
+func hasTopKey(b []byte, key string) bool {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // splitComment separates a YAML line's comment (a # at the start or after a blank, outside
