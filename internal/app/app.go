@@ -79,7 +79,7 @@ type App struct {
 	gwSrv       *http.Server
 	auditLog    *audit.Log
 	auditMu     sync.Mutex
-	auditPoke   chan struct{}
+	audited     int64 // highest event seq audited; guarded by tailMu
 	tailMu      sync.Mutex
 	rulesDigest auditState
 
@@ -174,6 +174,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	mounts = append(mounts, gwMounts...)
+	mounts = append(mounts, a.debugMounts()...)
 	auditMounts, err := a.setupAudit()
 	if err != nil {
 		a.writer.Close()
@@ -249,6 +250,9 @@ func (a *App) Start(ctx context.Context) error {
 	// Consumers keep a context that outlives the producers so they can drain on Stop.
 	a.events.Start(context.WithoutCancel(ctx))
 	a.findings.Start(context.WithoutCancel(ctx))
+	// Events acknowledged before the last stop (or crash) but not yet audited are audited
+	// before anything new can arrive.
+	a.auditEventsOnce(ctx)
 	a.srv = &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -36,13 +36,7 @@ func (a *App) setupAudit() ([]httpapi.Mount, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	a.auditLog = l
-	a.auditPoke = make(chan struct{}, 1)
-	a.events.Subscribe("audit", func(context.Context, []event.Event) {
-		select {
-		case a.auditPoke <- struct{}{}:
-		default:
-		}
-	})
+	a.events.Subscribe("audit", a.auditEvents)
 	a.findings.Subscribe("audit", a.auditFindings)
 	h := audit.Handler(l)
 	var mounts []httpapi.Mount
@@ -99,21 +93,44 @@ func toMap(v any) map[string]any {
 	return m
 }
 
-// auditTail appends an "ingested" record for every stored event, in arrival order, from the
-// position saved in the store.
+// auditEvents appends an "ingested" record for every newly stored event handed over by the bus,
+// and moves the saved position past them. Retries of stored events (Seq 0) were audited the
+// first time.
+func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
+	a.tailMu.Lock()
+	defer a.tailMu.Unlock()
+	recs := make([]audit.Record, 0, len(evs))
+	var last int64
+	for i := range evs {
+		e := &evs[i]
+		if e.Seq == 0 || e.Seq <= a.audited {
+			continue
+		}
+		sum := sha256.Sum256(e.Raw)
+		recs = append(recs, audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.Time,
+			Data: map[string]any{"id": e.ID, "type": e.Type, "source": e.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": e.Stage()}})
+		last = max(last, e.Seq)
+	}
+	if len(recs) == 0 || a.auditRecords(ctx, recs...) != nil {
+		return
+	}
+	a.audited = last
+	if err := a.store.PutState(context.WithoutCancel(ctx), auditCursorKey, []byte(store.EncodeCursor(last))); err != nil {
+		a.log.Error("audit: save cursor", "err", err)
+	}
+}
+
+// auditTail catches up at start: every event stored after the saved position (acknowledged
+// before a crash, say) is audited from the store, in arrival order. Afterwards auditEvents
+// follows the bus.
 func (a *App) auditTail(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
 	tokens := time.NewTicker(5 * time.Second)
 	defer tokens.Stop()
 	a.auditTokens(ctx)
 	for {
-		a.auditEventsOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.auditPoke:
-		case <-t.C:
 		case <-tokens.C:
 			a.auditTokens(ctx)
 		}
@@ -128,6 +145,9 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 	cursor := ""
 	if b, err := a.store.GetState(ctx, auditCursorKey); err == nil {
 		cursor = string(b)
+		if seq, err := store.DecodeCursor(cursor); err == nil {
+			a.audited = max(a.audited, seq)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		a.log.Error("audit: read cursor", "err", err)
 		return
@@ -162,6 +182,7 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 			a.log.Error("audit: save cursor", "err", err)
 			return
 		}
+		a.audited = p.Items[len(p.Items)-1].Seq
 		cursor = next
 		if p.Next == "" {
 			return

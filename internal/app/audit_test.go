@@ -10,6 +10,7 @@ import (
 	"github.com/pipewarden/pipewarden/internal/app"
 	"github.com/pipewarden/pipewarden/internal/audit"
 	"github.com/pipewarden/pipewarden/internal/config"
+	"github.com/pipewarden/pipewarden/internal/event"
 )
 
 // TestEveryStateChangeIsAudited: events, findings, token creation, rule reloads and
@@ -98,5 +99,37 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	}
 	if kinds["event"] != 2 {
 		t.Errorf("event records = %d, want exactly 2", kinds["event"])
+	}
+}
+
+// TestAuditCatchesUpAfterCrash: events committed but never handed to the audit consumer (a crash
+// between the two) are audited when the daemon starts.
+func TestAuditCatchesUpAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	a, err := app.New(context.Background(), app.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored, as the writer does before the bus hands events on.
+	d := event.NewDecoder(event.Limits{}, nil)
+	evs, _ := d.Decode([]byte("[" + evJSON("crash-1", "pipewarden.access.auth") + "," + evJSON("crash-2", "pipewarden.access.auth") + "]"))
+	if _, err := a.Store().AppendEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, app: a, base: "http://" + a.Addr(), dir: dir}
+	h.token, _ = readToken(dir)
+	_, _, body := h.do("GET", "/v1/audit/entries?from=0&to=100", h.token, "", "")
+	s := toJSON(body)
+	if !strings.Contains(s, "crash-1") || !strings.Contains(s, "crash-2") {
+		t.Fatalf("events stored before start were not audited: %s", s)
+	}
+	a.Stop(context.Background())
+	if n := strings.Count(s, `"crash-1"`); n != 1 {
+		t.Errorf("crash-1 audited %d times", n)
 	}
 }

@@ -47,6 +47,8 @@ type Config struct {
 	// Gateway, when set, runs the inference gateway inside serve (its own listener).
 	Gateway         *gateway.Config `yaml:"gateway"`
 	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"`
+	// Debug exposes runtime profiles for performance work.
+	Debug Debug `yaml:"debug"`
 
 	// Dir is the directory relative paths were resolved against ("" for Default()).
 	Dir string `yaml:"-"`
@@ -176,6 +178,12 @@ type Audit struct {
 	// CheckpointEvery and CheckpointInterval say how often checkpoints are signed.
 	CheckpointEvery    int           `yaml:"checkpoint_every"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+// Debug holds diagnostics switches.
+type Debug struct {
+	// PProf serves Go runtime profiles at /debug/pprof/ to admin tokens.
+	PProf bool `yaml:"pprof"`
 }
 
 // Metrics controls access to /metrics.

@@ -24,6 +24,9 @@ type Event struct {
 	Raw json.RawMessage `json:"-"`
 	// Assets are the assets the event's data names (dataset, model, endpoint, client, ...).
 	Assets []Asset `json:"-"`
+	// Seq is the store's arrival sequence number, set when the event is first stored (0 for a
+	// retry of an event already stored).
+	Seq int64 `json:"-"`
 }
 
 // Asset is a thing in the pipeline that events name.

@@ -154,6 +154,14 @@ func (w *Writer) commit(batch []*writeReq, n int) {
 	}
 	start := time.Now()
 	inserted, err := w.app.AppendEvents(context.Background(), all)
+	// Hand the sequence numbers the store assigned back to each request's events.
+	k := 0
+	for _, r := range batch {
+		for i := range r.evs {
+			r.evs[i].Seq = all[k].Seq
+			k++
+		}
+	}
 	if w.opts.Observe != nil {
 		w.opts.Observe(n, inserted, time.Since(start), err)
 	}

@@ -33,18 +33,19 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 	defer tx.Rollback(ctx)
 	rows, err := tx.Query(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bytea[])
-		ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id`, ids, types, sources, subjects, times, recv, raws)
+		ORDER BY 1 ON CONFLICT (id) DO NOTHING RETURNING id, seq`, ids, types, sources, subjects, times, recv, raws)
 	if err != nil {
 		return 0, fmt.Errorf("insert events: %w", err)
 	}
-	fresh := make(map[string]bool, n)
+	fresh := make(map[string]int64, n)
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		fresh[id] = true
+		fresh[id] = seq
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -57,11 +58,15 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 	type key struct{ kind, name string }
 	assets := map[key]*agg{}
 	var order []key
+	inserted := 0
 	for i := range evs {
 		e := &evs[i]
-		if !fresh[e.ID] {
+		e.Seq = fresh[e.ID]
+		delete(fresh, e.ID) // a duplicate later in the batch is not new
+		if e.Seq == 0 {
 			continue
 		}
+		inserted++
 		t := nanos(e.Time)
 		for _, a := range e.Assets {
 			k := key{a.Kind, a.Name}
@@ -89,7 +94,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return len(fresh), nil
+	return inserted, nil
 }
 
 func sortKeys[K any](ks []K, less func(a, b K) bool) {

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -62,20 +64,23 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		if err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
-		fresh := make(map[string]bool, len(chunk))
+		fresh := make(map[string]int64, len(chunk))
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
 				rows.Close()
 				return 0, err
 			}
-			fresh[id] = true
+			fresh[id] = seq
 		}
 		if err := rows.Close(); err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
 		for j := range chunk {
-			if fresh[chunk[j].ID] {
+			chunk[j].Seq = fresh[chunk[j].ID]
+			delete(fresh, chunk[j].ID) // a duplicate later in the batch is not new
+			if chunk[j].Seq != 0 {
 				record(&chunk[j])
 			}
 		}
@@ -83,11 +88,12 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 	ins := tx.StmtContext(ctx, s.insEvent)
 	for ; i < len(evs); i++ {
 		ev := &evs[i]
-		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
-		if err != nil {
+		ev.Seq = 0
+		err := ins.QueryRowContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw)).Scan(&ev.Seq)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if ev.Seq != 0 {
 			record(ev)
 		}
 	}

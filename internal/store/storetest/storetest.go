@@ -418,8 +418,22 @@ func testIdempotentLarge(t *testing.T, open Opener) {
 		t.Fatalf("first = %d, %v", n, err)
 	}
 	// 250 events of which the first 150 are retries, spanning any internal chunking.
-	if n, err := s.AppendEvents(ctx, mk(0, 250)); err != nil || n != 100 {
+	second := mk(0, 250)
+	if n, err := s.AppendEvents(ctx, second); err != nil || n != 100 {
 		t.Fatalf("second = %d, %v; want 100 new", n, err)
+	}
+	// New events get increasing sequence numbers; retries get none.
+	var last int64
+	for i, e := range second {
+		switch {
+		case i < 150 && e.Seq != 0:
+			t.Fatalf("retried event %s got seq %d", e.ID, e.Seq)
+		case i >= 150 && e.Seq <= last:
+			t.Fatalf("new event %s got seq %d after %d", e.ID, e.Seq, last)
+		}
+		if i >= 150 {
+			last = e.Seq
+		}
 	}
 	if got := listAll(t, s, store.EventQuery{Limit: 1000}); len(got) != 250 {
 		t.Fatalf("stored %d, want 250", len(got))
