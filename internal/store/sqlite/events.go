@@ -97,11 +97,8 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
-	up := tx.StmtContext(ctx, s.upAsset)
-	for k, g := range assets {
-		if _, err := up.ExecContext(ctx, k.kind, k.name, g.first, g.last, g.n, g.lastID); err != nil {
-			return 0, fmt.Errorf("record asset %s %q: %w", k.kind, k.name, err)
-		}
+	if err := upsertAssets(ctx, tx, assets); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
@@ -178,4 +175,33 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 			return total, nil
 		}
 	}
+}
+
+// upsertAssets records the batch's assets with multi-row upserts (one statement per hundred).
+func upsertAssets(ctx context.Context, tx *sql.Tx, assets map[assetKey]*assetAgg) error {
+	if len(assets) == 0 {
+		return nil
+	}
+	keys := make([]assetKey, 0, len(assets))
+	for k := range assets {
+		keys = append(keys, k)
+	}
+	const chunk = 100
+	args := make([]any, 0, chunk*6)
+	for len(keys) > 0 {
+		n := min(len(keys), chunk)
+		args = args[:0]
+		for _, k := range keys[:n] {
+			g := assets[k]
+			args = append(args, k.kind, k.name, g.first, g.last, g.n, g.lastID)
+		}
+		keys = keys[n:]
+		q := `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
+			` ON CONFLICT (kind, name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events, last_event_id = excluded.last_event_id`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("record assets: %w", err)
+		}
+	}
+	return nil
 }

@@ -38,7 +38,6 @@ type Store struct {
 
 	insEvent  *sql.Stmt
 	insEvents *sql.Stmt // insertChunk rows at once
-	upAsset   *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,18 +102,13 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if s.upAsset, err = w.PrepareContext(ctx, `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events, last_event_id = excluded.last_event_id`); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var first error
-	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents, s.upAsset} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents} {
 		if st != nil {
 			st.Close()
 		}
