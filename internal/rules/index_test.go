@@ -427,3 +427,54 @@ func TestDefaultRulesDecidedNatively(t *testing.T) {
 		t.Errorf("infra_training_egress_not_allowed: %q", s)
 	}
 }
+
+// FuzzDeciderMatchesCEL: an arbitrary condition over arbitrary data gives the same findings
+// and error counts whether the engine answers it natively or the reference runs it in CEL.
+func FuzzDeciderMatchesCEL(f *testing.F) {
+	for _, c := range []string{
+		`data.a == "x" && data.n > 2`, `data.a in ["x", 1, null] || !(data.b < 3)`, `has(data.o.k) && data.o.k == true`,
+		`data.a.lowerAscii().startsWith("x") || size(data.a) >= 2`, `data.a == data.b ? data.n >= 1.5 : data.b != null`,
+		`history.count("h", data.a) > 1 && history.last("h", data.a) != data.n`, `history.seen("h", data.a + "-" + data.b, data.n)`,
+		`math.abs(history.zscore("h", data.a, data.n)) > double(1) || history.mean("h", "k") * 2.0 < data.n`,
+		`data.n * 2 > 3.0 || history.count("h", data.a) - 1 >= 0`, `data.a.matches("^x+$") && data.n <= -1`,
+	} {
+		f.Add(c, []byte(`{"a":"x","b":"y","n":3,"o":{"k":true}}`))
+	}
+	f.Fuzz(func(t *testing.T, cond string, data []byte) {
+		if len(cond) > 300 || len(data) > 1024 || strings.ContainsAny(cond, "\n\r'") {
+			return
+		}
+		file := `
+- history: h
+  match: pipewarden.inference.request
+  key: 'has(data.a) ? string(data.a) : "none"'
+  value: 'has(data.n) ? data.n : 0'
+- rule: fuzzed
+  desc: d
+  condition: '` + cond + `'
+  match: pipewarden.inference.request
+  severity: low
+  tags: [ML01]
+`
+		load := func() *rules.Ruleset {
+			rs, err := rules.Load(context.Background(), rules.LoadOptions{NoDefaults: true,
+				Sources: []rules.Source{{Name: "f.yaml", Data: []byte(file)}}})
+			if err != nil {
+				return nil
+			}
+			return rs
+		}
+		rsG := load()
+		if rsG == nil {
+			return
+		}
+		got, _ := rules.NewEngine(rsG, rules.EngineOptions{})
+		want := rules.NewReferenceEngine(load())
+		for i, d := range [][]byte{data, []byte(`{"a":"x","b":"y","n":3}`), data, []byte(`{"a":"x","n":4.5}`), data} {
+			ev := event.Event{ID: fmt.Sprint("e", i), Source: "urn:fuzz", Type: "pipewarden.inference.request",
+				Time: time.Date(2026, 3, 2, 10, 0, i, 0, time.UTC), Data: d}
+			compareOne(t, got, want, ev)
+		}
+		compareState(t, got, want)
+	})
+}
