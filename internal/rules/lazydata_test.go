@@ -5,8 +5,10 @@ package rules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -182,6 +184,30 @@ func TestAppendJSONNumbers(t *testing.T) {
 		got, _ := appendJSON(nil, []any{f})
 		if want := strings.TrimSuffix(b.String(), "\n"); string(got) != want {
 			t.Errorf("%v: appendJSON %s, encoding/json %s", f, got, want)
+		}
+	}
+}
+
+// TestSpecialByte: the eight-byte test of skipString finds every byte the byte-wise scan must
+// look at, and only those.
+func TestSpecialByte(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 1_000_000; i++ {
+		var b [8]byte
+		for j := range b {
+			switch r.IntN(4) {
+			case 0:
+				b[j] = byte(r.IntN(256))
+			default:
+				b[j] = byte(0x20 + r.IntN(0x60)) // mostly ordinary ASCII
+			}
+		}
+		want := false
+		for _, c := range b {
+			want = want || strByte[c] != 0
+		}
+		if got := specialByte(binary.LittleEndian.Uint64(b[:])); got != want {
+			t.Fatalf("%q: specialByte %v, want %v", b, got, want)
 		}
 	}
 }
