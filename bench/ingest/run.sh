@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
 # End-to-end ingestion benchmark: a real `pipewarden serve` with the embedded store, loaded over
-# loopback HTTP by bench/ingest. Usage: bench/ingest/run.sh [seconds]
+# loopback HTTP by bench/ingest (the load generator runs on the same 2 cores).
+# Usage: bench/ingest/run.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-10}"
 tmp="$(mktemp -d)"
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+pid=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 go build -o "$tmp/pipewarden" ./cmd/pipewarden
 go build -o "$tmp/loadgen" ./bench/ingest
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(go version | cut -d' ' -f3)"
-for sync in full normal; do
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+start() { # config yaml; a fresh daemon, so one phase's backlog never slows the next
   rm -rf "$tmp/data"
-  printf 'store:\n  sqlite:\n    synchronous: %s\n' "$sync" > "$tmp/pw.yaml"
+  printf '%b' "$1" > "$tmp/pw.yaml"
   "$tmp/pipewarden" serve --config "$tmp/pw.yaml" --data "$tmp/data" --listen 127.0.0.1:7799 --log-level warn >"$tmp/out" 2>"$tmp/err" &
   pid=$!
-  for _ in $(seq 50); do [ -s "$tmp/data/admin.token" ] && grep -q listening "$tmp/out" && break; sleep 0.1; done
+  for _ in $(seq 100); do [ -s "$tmp/data/admin.token" ] && grep -q listening "$tmp/out" && break; sleep 0.1; done
   tok="$(cat "$tmp/data/admin.token")"
-  echo "== synchronous=$sync: batches of 100, 8 clients"
+}
+stop() { kill "$pid"; wait "$pid" || true; pid=""; }
+run() { # name, config yaml
+  start "$2"
+  echo "== $1: single events at 1000 requests/s"
+  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 8 -rps 1000 -d "${secs}s"
+  stop
+  start "$2"
+  echo "== $1: batches of 100, 8 clients"
   "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 100 -c 8 -d "${secs}s"
-  echo "== synchronous=$sync: single events at 1000 requests/s"
-  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 4 -rps 1000 -d "${secs}s"
-  kill "$pid"; wait "$pid" || true
-done
+  stop
+}
+run "default (synchronous=full, every detector on)" ""
+run "synchronous=normal, every detector on" "store:\n  sqlite:\n    synchronous: normal\n"
+run "synchronous=full, rules and stream detectors off (ingest, store, audit)" "rules:\n  disable_defaults: true\ndata:\n  streaming:\n    disabled: true\n"
