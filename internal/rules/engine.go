@@ -522,20 +522,22 @@ func trimData(d map[string]any) map[string]any {
 
 // RuleStats describes one loaded rule for GET /v1/rules.
 type RuleStats struct {
-	ID          string   `json:"id"`
-	Desc        string   `json:"desc,omitempty"`
-	Severity    string   `json:"severity"`
-	Tags        []string `json:"tags,omitempty"`
-	ATLAS       []string `json:"atlas,omitempty"`
-	OWASP       []string `json:"owasp,omitempty"`
-	Enabled     bool     `json:"enabled"`
-	Kind        string   `json:"kind"` // single, event_count, value_count, sequence
-	Match       []string `json:"match,omitempty"`
-	File        string   `json:"file"`
-	Line        int      `json:"line"`
-	Evaluations uint64   `json:"evaluations"`
-	Matches     uint64   `json:"matches"`
-	Errors      uint64   `json:"errors"`
+	ID       string   `json:"id"`
+	Desc     string   `json:"desc,omitempty"`
+	Severity string   `json:"severity"`
+	Tags     []string `json:"tags,omitempty"`
+	ATLAS    []string `json:"atlas,omitempty"`
+	OWASP    []string `json:"owasp,omitempty"`
+	Enabled  bool     `json:"enabled"`
+	Kind     string   `json:"kind"` // single, event_count, value_count, sequence
+	Match    []string `json:"match,omitempty"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	// Evaluations counts the events the rule was evaluated on: events of its types that the
+	// literal and threshold index did not rule out.
+	Evaluations uint64 `json:"evaluations"`
+	Matches     uint64 `json:"matches"`
+	Errors      uint64 `json:"errors"`
 	// EvalTime is estimated from one evaluation in 16.
 	EvalTime  time.Duration `json:"eval_time_ns"`
 	StateKeys int           `json:"state_keys,omitempty"`

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"math/bits"
 	"sort"
 
 	"cel.dev/cel-go/common/operators"
@@ -60,16 +59,6 @@ func (b bitset) set(i int) { b[i/64] |= 1 << (i % 64) }
 func (b bitset) or(o bitset) {
 	for i := range o {
 		b[i] |= o[i]
-	}
-}
-
-// each calls f with the index of every set bit, in increasing order.
-func (b bitset) each(f func(i int)) {
-	for w, word := range b {
-		for word != 0 {
-			f(w*64 + bits.TrailingZeros64(word))
-			word &= word - 1
-		}
 	}
 }
 
