@@ -29,8 +29,9 @@ import (
 // a value of a type CEL would reject, a list or an object all give "unknown", so every error
 // still comes from CEL and is counted as before. && and || combine the answers the way CEL
 // does, which is commutative: && is false when any operand is false even if another errs, ||
-// is true when any operand is true. Everything else (history functions, comprehensions,
-// ternaries, policy maps) is an opaque node, always "unknown".
+// is true when any operand is true; ?: evaluates its condition, then the branch it picks.
+// Everything else (other functions, comprehensions, policy maps, time, the event variable) is
+// an opaque node, always "unknown".
 //
 // The one effect of CEL that is not commutative is a run-time cost limit, which aborts the
 // evaluation where it is hit. Expressions compiled with one (those whose static cost estimate
