@@ -429,3 +429,24 @@ func readToken(dir string) (string, error) {
 	b, err := os.ReadFile(app.TokenFile(dir))
 	return strings.TrimSpace(string(b)), err
 }
+
+func TestOpenLineageIngestion(t *testing.T) {
+	h := start(t, nil, nil)
+	run := `{"eventType":"COMPLETE","eventTime":"2026-11-26T10:00:00Z","run":{"runId":"r-1"},"job":{"namespace":"etl","name":"load"},
+"outputs":[{"namespace":"s3://lake","name":"customers","facets":{"schema":{"fields":[{"name":"id","type":"BIGINT"}]},"dataSource":{"name":"lake","uri":"s3://lake/customers"}},"outputFacets":{"outputStatistics":{"rowCount":10}}}]}`
+	code, _, body := h.do("POST", "/api/v1/lineage", h.token, "application/json", run)
+	if code != 202 || body["accepted"] != float64(1) {
+		t.Fatalf("lineage = %d %v", code, body)
+	}
+	_, _, ev := h.do("GET", "/v1/events?type=pipewarden.data.batch", h.token, "", "")
+	if s := toJSON(ev); !strings.Contains(s, "s3://lake/customers") {
+		t.Errorf("converted batch event not stored: %s", s)
+	}
+	if code, _, _ := h.do("POST", "/api/v1/lineage", h.token, "application/json", `{"eventType":"COMPLETE"}`); code != 400 {
+		t.Errorf("bad run event = %d, want 400", code)
+	}
+	_, _, assets := h.do("GET", "/v1/assets?kind=dataset", h.token, "", "")
+	if !strings.Contains(toJSON(assets), `"customers"`) {
+		t.Errorf("dataset asset not recorded: %v", assets)
+	}
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
+	"github.com/pipewarden/pipewarden/internal/lineage"
 	"github.com/pipewarden/pipewarden/internal/store"
 )
 
@@ -46,6 +48,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeDecodeError(w, err)
 		return
 	}
+	s.ingestAndAnswer(w, r, evs)
+}
+
+// ingestAndAnswer stores events and answers 202 with their ids, or why not.
+func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, evs []event.Event) {
 	for i := range evs {
 		s.received.WithLabelValues(evs[i].Type).Inc()
 	}
@@ -67,6 +74,35 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		ids[i] = evs[i].ID
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": len(ids), "ids": ids})
+}
+
+// postLineage takes an OpenLineage run event (the path OpenLineage clients use with an HTTP
+// transport) and ingests the pipewarden events it stands for.
+func (s *Server) postLineage(w http.ResponseWriter, r *http.Request) {
+	limit := s.opts.Decoder.Limits().MaxBodyBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		s.rejected.WithLabelValues("too_large").Inc()
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", limit))
+		return
+	}
+	raws, err := lineage.Convert(body, s.opts.Now())
+	if err != nil {
+		s.rejected.WithLabelValues("invalid").Inc()
+		writeError(w, http.StatusBadRequest, "OpenLineage: "+err.Error())
+		return
+	}
+	if len(raws) == 0 {
+		writeJSON(w, http.StatusAccepted, map[string]any{"accepted": 0, "ids": []string{}})
+		return
+	}
+	batch, _ := json.Marshal(raws)
+	evs, err := s.opts.Decoder.Decode(batch)
+	if err != nil {
+		s.writeDecodeError(w, err)
+		return
+	}
+	s.ingestAndAnswer(w, r, evs)
 }
 
 func (s *Server) writeDecodeError(w http.ResponseWriter, err error) {

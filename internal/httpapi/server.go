@@ -137,6 +137,7 @@ func (s *Server) registerRoutes() {
 
 	s.handle("POST /v1/events", ingest, s.postEvents)
 	s.handle("GET /v1/events", read, s.getEvents)
+	s.handle("POST /api/v1/lineage", ingest, s.postLineage)
 	s.handle("GET /v1/findings", read, s.getFindings)
 	s.handle("GET /v1/alerts", read, s.getAlerts)
 	s.handle("GET /v1/assets", read, s.getAssets)
