@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pipewarden/pipewarden/internal/bus"
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
 	"github.com/pipewarden/pipewarden/internal/httpapi"
@@ -229,5 +228,3 @@ func (a *App) Rollback(ctx context.Context, name string) (*modelwatch.RollbackRe
 	}
 	return res, err
 }
-
-var _ = bus.ErrFull
