@@ -252,7 +252,7 @@ func (w *pickleWalker) walk() (cell, error) {
 				}
 				r.r += n
 				r.off += int64(n)
-				if c := w.memo.chunks; key < uint64(w.memo.n) && c[key>>memoShift][key&memoMask].k != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
+				if c := w.memo.chunks; key < uint64(w.memo.n) && c[key>>memoShift][key&memoMask].kind() != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
 					w.stack = append(w.stack, c[key>>memoShift][key&memoMask])
 				} else {
 					err = w.getKey(key, "", start)
@@ -271,12 +271,12 @@ func (w *pickleWalker) walk() (cell, error) {
 				b := r.buf[r.r+1 : r.r+1+n]
 				r.r += 1 + n
 				r.off += int64(1 + n)
-				c := cell{k: kStr, n: int64(n)}
+				c := mkCell(kStr, int64(n))
 				if op == opShortBinBytes {
-					c.k = kBytes
+					c.setKind(kBytes)
 				}
 				if nameBytes(b) {
-					c.toff, c.tlen = w.addText(b)
+					c.setText(w.addText(b))
 				}
 				err = w.push(c)
 			} else {
@@ -287,7 +287,7 @@ func (w *pickleWalker) walk() (cell, error) {
 				b := r.buf[r.r]
 				r.r++
 				r.off++
-				err = w.push(cell{k: kInt, n: int64(b)})
+				err = w.push(mkCell(kInt, int64(b)))
 			} else {
 				err = w.step(op, start)
 			}
@@ -347,20 +347,20 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		return w.push(*t)
 	case opNone:
-		return w.push(cell{k: kNone})
+		return w.push(mkCell(kNone, 0))
 	case opNewTrue, opNewFalse:
-		return w.push(cell{k: kBool, n: int64(op & 1)})
+		return w.push(mkCell(kBool, int64(op&1)))
 	case opEmptyTuple:
-		return w.push(cell{k: kTuple, comp: emptyTuple})
+		return w.push(compCell(kTuple, emptyTuple))
 	case opEmptyList:
 		if w.capture {
-			return w.push(cell{k: kList, comp: w.newComp(nil, 0, 0)})
+			return w.push(compCell(kList, w.newComp(nil, 0, 0)))
 		}
-		return w.push(cell{k: kList})
+		return w.push(mkCell(kList, 0))
 	case opEmptyDict:
-		return w.push(cell{k: kDict})
+		return w.push(mkCell(kDict, 0))
 	case opEmptySet:
-		return w.push(cell{k: kSet})
+		return w.push(mkCell(kSet, 0))
 	case opProto:
 		b, err := r.ReadByte()
 		if err != nil {
@@ -384,26 +384,26 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		return w.push(cell{k: kInt, n: int64(int32(binary.LittleEndian.Uint32(b)))})
+		return w.push(mkCell(kInt, int64(int32(binary.LittleEndian.Uint32(b)))))
 	case opBinInt1:
 		b, err := r.ReadByte()
 		if err != nil {
 			return err
 		}
-		return w.push(cell{k: kInt, n: int64(b)})
+		return w.push(mkCell(kInt, int64(b)))
 	case opBinInt2:
 		b, err := r.next(2)
 		if err != nil {
 			return err
 		}
-		return w.push(cell{k: kInt, n: int64(binary.LittleEndian.Uint16(b))})
+		return w.push(mkCell(kInt, int64(binary.LittleEndian.Uint16(b))))
 	case opInt, opLong:
 		b, _, err := r.line(64)
 		if err != nil {
 			return err
 		}
 		if op == opInt && (string(b) == "01" || string(b) == "00") {
-			return w.push(cell{k: kBool, n: int64(b[1] - '0')})
+			return w.push(mkCell(kBool, int64(b[1]-'0')))
 		}
 		if op == opLong {
 			b = []byte(strings.TrimSuffix(string(b), "L"))
@@ -416,9 +416,9 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			if big == torchMagicDecimal {
 				return w.push(w.textCell(kBigInt, torchMagic, 0))
 			}
-			return w.push(cell{k: kBigInt})
+			return w.push(mkCell(kBigInt, 0))
 		}
-		return w.push(cell{k: kInt, n: n})
+		return w.push(mkCell(kInt, n))
 	case opLong1, opLong4:
 		var n int64
 		if op == opLong1 {
@@ -449,28 +449,28 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			if n > 0 && n < 8 && s[n-1]&0x80 != 0 {
 				x -= 1 << (8 * n)
 			}
-			return w.push(cell{k: kInt, n: x})
+			return w.push(mkCell(kInt, x))
 		}
-		c := cell{k: kBigInt, n: n}
-		c.toff, c.tlen = w.addText(s)
+		c := mkCell(kBigInt, n)
+		c.setText(w.addText(s))
 		return w.push(c)
 	case opFloat:
 		if _, _, err := r.line(0); err != nil {
 			return err
 		}
-		return w.push(cell{k: kFloat})
+		return w.push(mkCell(kFloat, 0))
 	case opBinFloat:
 		if _, err := r.next(8); err != nil {
 			return err
 		}
-		return w.push(cell{k: kFloat})
+		return w.push(mkCell(kFloat, 0))
 	case opString:
 		b, full, err := r.line(4 * maxNameLen)
 		if err != nil {
 			return err
 		}
 		if !full {
-			return w.push(cell{k: kStr, n: maxNameLen + 1})
+			return w.push(mkCell(kStr, maxNameLen+1))
 		}
 		d, err := decodeStringOpcode(b)
 		if err != nil {
@@ -486,7 +486,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			return err
 		}
 		if !full {
-			return w.push(cell{k: kStr, n: maxNameLen + 1})
+			return w.push(mkCell(kStr, maxNameLen+1))
 		}
 		s, err := decodeRawUnicodeEscape(b)
 		if err != nil {
@@ -526,7 +526,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if _, err := w.popMark(); err != nil {
 			return err
 		}
-		return w.push(cell{k: kSet})
+		return w.push(mkCell(kSet, 0))
 	case opPut, opBinPut, opLongBinPut, opMemoize:
 		return w.put(op, start)
 	case opGet, opBinGet, opLongBinGet:
@@ -543,7 +543,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 			return err
 		}
 		w.sawCode = true
-		if known(mod.k) && mod.k != kStr || known(name.k) && name.k != kStr {
+		if known(mod.kind()) && mod.kind() != kStr || known(name.kind()) && name.kind() != kStr {
 			return parseErr(start, "STACK_GLOBAL requires str")
 		}
 		if !mod.hasText() || !name.hasText() {
@@ -613,8 +613,8 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		if err != nil {
 			return err
 		}
-		pid := cell{k: kStr, n: int64(len(b))}
-		pid.toff, pid.tlen = w.addText(b)
+		pid := mkCell(kStr, int64(len(b)))
+		pid.setText(w.addText(b))
 		return w.persistent(w.comp(kTuple, []cell{pid}))
 	case opBinPersID:
 		pid, err := w.pop()
@@ -676,7 +676,7 @@ func (w *pickleWalker) step(op byte, start int64) error {
 		}
 		return w.build(*t, state, start)
 	case opNextBuffer:
-		return w.push(cell{k: kBytes})
+		return w.push(mkCell(kBytes, 0))
 	case opReadonlyBuffer:
 		_, err := w.top()
 		return err
@@ -689,11 +689,11 @@ func (w *pickleWalker) step(op byte, start int64) error {
 // pushText pushes the content of the protocol-0 STRING opcode.
 func (w *pickleWalker) pushText(b []byte) error {
 	if !asciiOnly(b) {
-		return w.push(cell{k: kBytes, n: int64(len(b))})
+		return w.push(mkCell(kBytes, int64(len(b))))
 	}
-	c := cell{k: kStr, n: int64(len(b))}
+	c := mkCell(kStr, int64(len(b)))
 	if len(b) <= maxNameLen {
-		c.toff, c.tlen = w.addText(b)
+		c.setText(w.addText(b))
 	}
 	return w.push(c)
 }
@@ -759,13 +759,13 @@ func (w *pickleWalker) lengthPrefixed(op byte, start int64) error {
 	}
 	// Kept content is made of name bytes, so it is ASCII: valid UTF-8 for the unicode opcodes,
 	// and str (not bytes) for BINSTRING under the unpickler's default ASCII encoding.
-	c := cell{k: kBytes, n: n}
+	c := mkCell(kBytes, n)
 	switch op {
 	case opBinString, opShortBinString, opBinUnicode, opShortBinUni, opBinUnicode8:
-		c.k = kStr
+		c.setKind(kStr)
 	}
 	if s != nil {
-		c.toff, c.tlen = w.addText(s)
+		c.setText(w.addText(s))
 	}
 	return w.push(c)
 }
@@ -948,14 +948,14 @@ func (w *pickleWalker) finding(rule string, sev finding.Severity, title string, 
 func (w *pickleWalker) call(fn, args cell, opcode string, off int64) cell {
 	a0 := w.item(args, 0)
 	a1 := w.item(args, 1)
-	switch fn.k {
+	switch fn.kind() {
 	case kGlobal:
 		switch string(w.text(fn)) {
 		case "builtins.getattr":
 			if a0.isRef() && a1.hasText() {
 				return w.attr(a0, w.text(a1), opcode, off, "getattr")
 			}
-			if a0.isRef() && a1.k == kStr {
+			if a0.isRef() && a1.kind() == kStr {
 				w.finding(RuleUnresolvedImport, finding.Critical, "unresolved attribute lookup", off,
 					map[string]any{"object": w.describe(a0), "attribute": w.describe(a1)})
 			}
@@ -963,42 +963,42 @@ func (w *pickleWalker) call(fn, args cell, opcode string, off int64) cell {
 			if a0.hasText() {
 				s := w.str(a0)
 				w.judge(s, len(s), "", opcode, off, w.str(fn))
-				return cell{k: kModule, n: a0.n, toff: a0.toff, tlen: a0.tlen}
+				return mkCell(kModule, a0.n).withText(a0)
 			}
 		case "operator.attrgetter", "_operator.attrgetter":
 			if a0.hasText() {
-				return cell{k: kAttrGetter, toff: a0.toff, tlen: a0.tlen}
+				return mkCell(kAttrGetter, 0).withText(a0)
 			}
 		case "builtins.vars":
 			if a0.isRef() {
-				return cell{k: kModuleDict, toff: a0.toff, tlen: a0.tlen}
+				return mkCell(kModuleDict, 0).withText(a0)
 			}
 		case "numpy.dtype":
 			if a0.hasText() {
-				return cell{k: kDtype, toff: a0.toff, tlen: a0.tlen}
+				return mkCell(kDtype, 0).withText(a0)
 			}
 		}
-		return cell{k: kCall, toff: fn.toff, tlen: fn.tlen, comp: args.comp}
+		return compCell(kCall, args.comp()).withText(fn)
 	case kAttrGetter:
 		if a0.isRef() {
 			return w.attr(a0, w.text(fn), opcode, off, "attrgetter")
 		}
 	case kModule:
-		return cell{k: kCall, toff: fn.toff, tlen: fn.tlen}
+		return mkCell(kCall, 0).withText(fn)
 	}
 	w.finding(RuleIndirectCall, finding.High, "call of a computed object", off,
 		map[string]any{"opcode": opcode, "callable": w.describe(fn)})
-	return cell{k: kOpaque}
+	return mkCell(kOpaque, 0)
 }
 
 // attr is the object reached by the attribute path name from the imported object ref.
 func (w *pickleWalker) attr(ref cell, name []byte, opcode string, off int64, via string) cell {
 	modLen := int(ref.n)
-	if modLen <= 0 || modLen > int(ref.tlen) {
-		modLen = int(ref.tlen)
+	if modLen <= 0 || modLen > int(ref.tlen()) {
+		modLen = int(ref.tlen())
 	}
-	c := cell{k: kGlobal, n: int64(modLen)}
-	c.toff, c.tlen = w.addText3(w.text(ref), '.', name)
+	c := mkCell(kGlobal, int64(modLen))
+	c.setText(w.addText3(w.text(ref), '.', name))
 	w.judge(w.str(c), modLen, "", opcode, off, via)
 	return c
 }
@@ -1009,7 +1009,7 @@ func (w *pickleWalker) persistent(pid cell) error {
 	if w.persist != nil && len(*w.persist)+len(w.pending) < w.lim.MaxStorageCount {
 		w.pending = append(w.pending, pid)
 	}
-	return w.push(cell{k: kPersist, comp: pid.comp})
+	return w.push(compCell(kPersist, pid.comp()))
 }
 
 // addTo emulates APPEND(S), SETITEM(S) and ADDITEMS on t. Lists keep no items (except the
@@ -1024,22 +1024,22 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 		return
 	}
 	switch {
-	case t.k == kList && w.capture && t.comp != 0:
-		p := &w.h.comps[t.comp]
+	case t.kind() == kList && w.capture && t.comp() != 0:
+		p := &w.h.comps[t.comp()]
 		if room := w.lim.MaxStorageCount - int(p.n); len(items) > room {
 			items = items[:max(room, 0)]
 			p.more = true
 		}
-		w.appendItems(t.comp, items)
-	case t.k == kDict && opcode != "APPEND" && opcode != "APPENDS" && w.stateCandidate():
+		w.appendItems(t.comp(), items)
+	case t.kind() == kDict && opcode != "APPEND" && opcode != "APPENDS" && w.stateCandidate():
 		for i := 0; i+1 < len(items); i += 2 {
 			if !items[i].hasText() {
 				continue
 			}
-			if t.comp == 0 {
-				t.comp = w.newComp(nil, 0, 2*dictKeep)
+			if t.comp() == 0 {
+				t.setComp(w.newComp(nil, 0, 2*dictKeep))
 			}
-			p := &w.h.comps[t.comp]
+			p := &w.h.comps[t.comp()]
 			if p.n+2 > p.cap {
 				p.more = true
 				return
@@ -1078,7 +1078,7 @@ func (w *pickleWalker) appendItems(h uint32, items []cell) {
 func (w *pickleWalker) stateCandidate() bool {
 	n := len(w.stack)
 	for i := n - 2; i >= 0 && i >= n-3; i-- {
-		if v := w.stack[i]; v.isRef() || v.k == kCall && w.textHasSuffix(v, "NumpyArrayWrapper") {
+		if v := w.stack[i]; v.isRef() || v.kind() == kCall && w.textHasSuffix(v, "NumpyArrayWrapper") {
 			return true
 		}
 	}
@@ -1091,16 +1091,16 @@ const dictKeep = 8
 // comp builds a container cell holding (at most maxItems of) items.
 func (w *pickleWalker) comp(k vkind, items []cell) cell {
 	if k == kList && !w.capture {
-		return cell{k: kList}
+		return mkCell(kList, 0)
 	}
 	if k == kTuple && len(items) == 0 {
-		return cell{k: kTuple, comp: emptyTuple}
+		return compCell(kTuple, emptyTuple)
 	}
 	lim := maxItems
 	if k == kDict {
 		lim *= 2
 	}
-	return cell{k: k, comp: w.newComp(items, lim, 0)}
+	return compCell(k, w.newComp(items, lim, 0))
 }
 
 // build emulates BUILD: setting state on a module or class object is a mutation of the
@@ -1112,7 +1112,7 @@ func (w *pickleWalker) build(t, state cell, off int64) error {
 		w.override(t, state)
 		return nil
 	}
-	if t.k == kCall && w.textHasSuffix(t, "numpy_pickle.NumpyArrayWrapper") {
+	if t.kind() == kCall && w.textHasSuffix(t, "numpy_pickle.NumpyArrayWrapper") {
 		return w.joblibArray(w.export(state, exportDepth), off)
 	}
 	return nil
@@ -1128,12 +1128,12 @@ func truncate(s string, n int) string {
 // override remembers attributes a mutation set on an imported object, so that later imports
 // of them resolve to what the loader would really get.
 func (w *pickleWalker) override(t, state cell) {
-	if state.k == kTuple { // (state, slotstate)
+	if state.kind() == kTuple { // (state, slotstate)
 		if it := w.items(state); len(it) > 1 {
 			state = it[1]
 		}
 	}
-	if state.k != kDict || state.comp == 0 {
+	if state.kind() != kDict || state.comp() == 0 {
 		return
 	}
 	if w.overrides == nil {

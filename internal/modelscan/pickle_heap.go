@@ -11,12 +11,54 @@ import (
 // and the heap are plain memory that the garbage collector never scans, and a pickle of
 // millions of small objects costs no allocation per object.
 type cell struct {
-	n    int64  // the integer (kInt); the length (kStr, kBytes, kBigInt); the module length (kGlobal)
+	// n is the integer (kInt); the length (kStr, kBytes, kBigInt); the module length
+	// (kGlobal); for a container (hasComp) 1 + the index of its items in heap.comps, 0 when
+	// none are kept.
+	n    int64
 	toff uint32 // text: offset in heap.text
-	tlen uint32 // text: length; 0 when the content is not kept (or empty)
-	comp uint32 // items: 1 + index in heap.comps; 0 when none are kept
-	k    vkind
+	lk   uint32 // text length << 8 | kind; the length is 0 when the content is not kept (or empty)
 }
+
+// maxText is the longest text a cell can name.
+const maxText = 1<<24 - 1
+
+func mkCell(k vkind, n int64) cell { return cell{n: n, lk: uint32(k)} }
+
+func (c cell) kind() vkind { return vkind(c.lk) }
+
+func (c *cell) setKind(k vkind) { c.lk = c.lk&^0xff | uint32(k) }
+
+func (c cell) tlen() uint32 { return c.lk >> 8 }
+
+// setText makes c name the text at off of length n.
+func (c *cell) setText(off, n uint32) { c.toff, c.lk = off, n<<8|c.lk&0xff }
+
+// withText is c naming the text of t.
+func (c cell) withText(t cell) cell {
+	c.setText(t.toff, t.tlen())
+	return c
+}
+
+// hasComp reports whether cells of kind k keep their items in n.
+func hasComp(k vkind) bool {
+	switch k {
+	case kTuple, kList, kDict, kSet, kCall, kPersist:
+		return true
+	}
+	return false
+}
+
+// comp is the index of c's items in heap.comps, 0 when it has none.
+func (c cell) comp() uint32 {
+	if hasComp(c.kind()) {
+		return uint32(c.n)
+	}
+	return 0
+}
+
+func (c *cell) setComp(h uint32) { c.n = int64(h) }
+
+func compCell(k vkind, h uint32) cell { return cell{n: int64(h), lk: uint32(k)} }
 
 // kUnset marks a memo key that was never PUT; it never appears on the stack.
 const kUnset vkind = math.MaxUint8
@@ -31,7 +73,7 @@ type comp struct {
 }
 
 // refItem reports whether c makes a container worth keeping in the memo.
-func refItem(c cell) bool { return c.isRef() || c.k == kDtype }
+func refItem(c cell) bool { return c.isRef() || c.kind() == kDtype }
 
 // heap holds the texts and items of cells. It only grows while a pickle is walked; compact
 // copies what is still reachable from the stack, the memo and the overrides into a fresh heap
@@ -67,7 +109,7 @@ func (h *heap) init(textCap, itemCap, compCap, base int) {
 func (w *pickleWalker) addText(b []byte) (uint32, uint32) {
 	h := &w.h
 	off := len(h.text)
-	if off+len(b) > math.MaxUint32 {
+	if off+len(b) > math.MaxUint32 || len(b) > maxText {
 		w.heapFull = true
 		return 0, 0
 	}
@@ -92,7 +134,7 @@ func (w *pickleWalker) addText3(a []byte, sep byte, b []byte) (uint32, uint32) {
 	h := &w.h
 	off := len(h.text)
 	n := len(a) + 1 + len(b)
-	if off+n > math.MaxUint32 {
+	if off+n > math.MaxUint32 || n > maxText {
 		w.heapFull = true
 		return 0, 0
 	}
@@ -105,33 +147,35 @@ func (w *pickleWalker) addText3(a []byte, sep byte, b []byte) (uint32, uint32) {
 func (w *pickleWalker) textCell(k vkind, s string, n int64) cell {
 	h := &w.h
 	off := len(h.text)
-	if off+len(s) > math.MaxUint32 {
+	if off+len(s) > math.MaxUint32 || len(s) > maxText {
 		w.heapFull = true
-		return cell{k: k, n: n}
+		return mkCell(k, n)
 	}
 	h.text = append(grow(h.text, len(s)), s...)
 	h.budget -= len(s)/16 + 1
-	return cell{k: k, n: n, toff: uint32(off), tlen: uint32(len(s))}
+	c := mkCell(k, n)
+	c.setText(uint32(off), uint32(len(s)))
+	return c
 }
 
 // text is the kept content of c, valid until the next compaction.
 func (w *pickleWalker) text(c cell) []byte {
-	return w.h.text[c.toff : c.toff+c.tlen : c.toff+c.tlen]
+	return w.h.text[c.toff : c.toff+c.tlen() : c.toff+c.tlen()]
 }
 
 // str is the kept content of c as a string of its own.
 func (w *pickleWalker) str(c cell) string {
-	if c.tlen == 0 {
+	if c.tlen() == 0 {
 		return ""
 	}
 	return string(w.text(c))
 }
 
 // hasText reports whether c is a str whose content is known.
-func (c cell) hasText() bool { return c.k == kStr && int64(c.tlen) == c.n }
+func (c cell) hasText() bool { return c.kind() == kStr && int64(c.tlen()) == c.n }
 
 func (c cell) isRef() bool {
-	switch c.k {
+	switch c.kind() {
 	case kGlobal, kModule, kModuleDict, kAttrGetter:
 		return true
 	}
@@ -160,10 +204,10 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 
 // items are the kept items of c.
 func (w *pickleWalker) items(c cell) []cell {
-	if c.comp == 0 {
+	if c.comp() == 0 {
 		return nil
 	}
-	p := &w.h.comps[c.comp]
+	p := &w.h.comps[c.comp()]
 	return w.h.items[p.off : p.off+int(p.n)]
 }
 
@@ -179,7 +223,7 @@ func (w *pickleWalker) textHasSuffix(c cell, suffix string) bool {
 }
 
 func (w *pickleWalker) describe(c cell) string {
-	switch c.k {
+	switch c.kind() {
 	case kGlobal:
 		return w.str(c)
 	case kModule:
@@ -198,19 +242,19 @@ func (w *pickleWalker) describe(c cell) string {
 	case kInt:
 		return strconv.FormatInt(c.n, 10)
 	}
-	return kindNames[c.k]
+	return kindNames[c.kind()]
 }
 
 // keepInMemo reports whether a memoized cell is worth remembering; the rest is stored as
 // opaque so that the memo of a pickle of millions of small objects references nothing.
 func (w *pickleWalker) keepInMemo(c cell) bool {
-	switch c.k {
+	switch c.kind() {
 	case kStr, kBytes:
-		return c.tlen != 0 && int64(c.tlen) == c.n && nameLike(w.text(c))
+		return c.tlen() != 0 && int64(c.tlen()) == c.n && nameLike(w.text(c))
 	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
 		return true
 	case kTuple, kCall:
-		return c.comp != 0 && w.h.comps[c.comp].refs
+		return c.comp() != 0 && w.h.comps[c.comp()].refs
 	}
 	return false
 }
@@ -221,9 +265,12 @@ const exportDepth = 3
 
 // export copies c out of the heap into a value of its own, for the callers outside the walk.
 func (w *pickleWalker) export(c cell, depth int) value {
-	v := value{k: c.k, n: c.n, s: w.str(c)}
-	if c.comp != 0 && depth > 1 {
-		p := w.h.comps[c.comp]
+	v := value{k: c.kind(), s: w.str(c)}
+	if !hasComp(v.k) {
+		v.n = c.n
+	}
+	if c.comp() != 0 && depth > 1 {
+		p := w.h.comps[c.comp()]
 		items := w.h.items[p.off : p.off+int(p.n)]
 		v.c = &composite{more: p.more, items: make([]value, len(items))}
 		for i, it := range items {
@@ -260,30 +307,30 @@ func (w *pickleWalker) compact() {
 	clear(fwd)
 	fwd[emptyTuple] = emptyTuple
 	move := func(c *cell) {
-		if c.tlen != 0 {
+		if c.tlen() != 0 {
 			off := len(nh.text)
-			nh.text = append(grow(nh.text, int(c.tlen)), old.text[c.toff:c.toff+c.tlen]...)
+			nh.text = append(grow(nh.text, int(c.tlen())), old.text[c.toff:c.toff+c.tlen()]...)
 			c.toff = uint32(off)
 		}
-		if c.comp != 0 {
-			if f := fwd[c.comp]; f != 0 {
-				c.comp = f
+		if c.comp() != 0 {
+			if f := fwd[c.comp()]; f != 0 {
+				c.setComp(f)
 				return
 			}
-			p := old.comps[c.comp]
+			p := old.comps[c.comp()]
 			off := len(nh.items)
 			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:p.off+int(p.cap)]...)
 			p.off = off
 			nh.comps = append(grow(nh.comps, 1), p)
-			fwd[c.comp] = uint32(len(nh.comps) - 1)
-			c.comp = fwd[c.comp]
+			fwd[c.comp()] = uint32(len(nh.comps) - 1)
+			c.setComp(fwd[c.comp()])
 		}
 	}
 	for i := range w.stack {
 		move(&w.stack[i])
 	}
 	for i := 0; i < w.memo.n; i++ {
-		if c := w.memo.dense(uint64(i)); c.k != kUnset {
+		if c := w.memo.dense(uint64(i)); c.kind() != kUnset {
 			move(c)
 		}
 	}
@@ -341,7 +388,7 @@ func (m *memoTable) extend(key uint64) {
 		if m.n>>memoShift == len(m.chunks) {
 			m.chunks = append(m.chunks, make([]cell, 1<<memoShift))
 		}
-		m.dense(uint64(m.n)).k = kUnset
+		m.dense(uint64(m.n)).setKind(kUnset)
 		m.n++
 	}
 }
@@ -349,11 +396,11 @@ func (m *memoTable) extend(key uint64) {
 func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 	m := &w.memo
 	if !w.keepInMemo(c) {
-		c = cell{k: kOpaque}
+		c = mkCell(kOpaque, 0)
 	}
 	if bigKey == "" && key < uint64(m.n) {
 		d := m.dense(key)
-		if d.k == kUnset {
+		if d.kind() == kUnset {
 			m.count++
 			if m.count > w.lim.MaxMemo {
 				return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
@@ -391,7 +438,7 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 func (m *memoTable) get(key uint64, bigKey string) (cell, bool) {
 	if bigKey == "" && key < uint64(m.n) {
 		c := *m.dense(key)
-		return c, c.k != kUnset
+		return c, c.kind() != kUnset
 	}
 	if m.sparse == nil {
 		return cell{}, false
