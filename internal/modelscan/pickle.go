@@ -1044,8 +1044,8 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 				p.more = true
 				return
 			}
-			w.h.items[p.off+int(p.n)] = items[i]
-			w.h.items[p.off+int(p.n)+1] = items[i+1]
+			w.h.items[int(p.off)+int(p.n)] = items[i]
+			w.h.items[int(p.off)+int(p.n)+1] = items[i+1]
 			p.n += 2
 			p.refs = p.refs || refItem(items[i]) || refItem(items[i+1])
 		}
@@ -1059,12 +1059,16 @@ func (w *pickleWalker) appendItems(h uint32, items []cell) {
 	if need := int(p.n) + len(items); need > int(p.cap) {
 		c := max(need, 2*int(p.cap), 8)
 		off := len(w.h.items)
+		if off+c > math.MaxUint32 {
+			w.heapFull = true
+			return
+		}
 		w.h.items = grow(w.h.items, c)[:off+c]
-		clear(w.h.items[off+copy(w.h.items[off:], w.h.items[p.off:p.off+int(p.n)]):])
+		clear(w.h.items[off+copy(w.h.items[off:], w.h.items[p.off:int(p.off)+int(p.n)]):])
 		w.h.budget -= c
-		p.off, p.cap = off, int32(c)
+		p.off, p.cap = uint32(off), int32(c)
 	}
-	copy(w.h.items[p.off+int(p.n):], items)
+	copy(w.h.items[int(p.off)+int(p.n):], items)
 	p.n += int32(len(items))
 	for _, it := range items {
 		p.refs = p.refs || refItem(it)

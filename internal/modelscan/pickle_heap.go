@@ -65,7 +65,7 @@ const kUnset vkind = math.MaxUint8
 
 // comp is a container's kept items: heap.items[off : off+n], with room for cap.
 type comp struct {
-	off    int
+	off    uint32
 	n, cap int32
 	more   bool // items were dropped
 	refs   bool // an item is an imported object (isRef) or a dtype: see keepInMemo
@@ -191,13 +191,17 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 	}
 	capacity = max(capacity, len(items))
 	off := len(h.items)
+	if off+capacity > math.MaxUint32 {
+		w.heapFull = true
+		return 0
+	}
 	h.items = grow(h.items, capacity)[:off+capacity]
 	clear(h.items[off+copy(h.items[off:], items):])
 	refs := false
 	for _, it := range items {
 		refs = refs || refItem(it)
 	}
-	h.comps = append(grow(h.comps, 1), comp{off: off, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
+	h.comps = append(grow(h.comps, 1), comp{off: uint32(off), n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
 	return uint32(len(h.comps) - 1)
 }
@@ -208,7 +212,7 @@ func (w *pickleWalker) items(c cell) []cell {
 		return nil
 	}
 	p := &w.h.comps[c.comp()]
-	return w.h.items[p.off : p.off+int(p.n)]
+	return w.h.items[p.off : int(p.off)+int(p.n)]
 }
 
 func (w *pickleWalker) item(c cell, i int) cell {
@@ -271,7 +275,7 @@ func (w *pickleWalker) export(c cell, depth int) value {
 	}
 	if c.comp() != 0 && depth > 1 {
 		p := w.h.comps[c.comp()]
-		items := w.h.items[p.off : p.off+int(p.n)]
+		items := w.h.items[p.off : int(p.off)+int(p.n)]
 		v.c = &composite{more: p.more, items: make([]value, len(items))}
 		for i, it := range items {
 			v.c.items[i] = w.export(it, depth-1)
@@ -319,8 +323,8 @@ func (w *pickleWalker) compact() {
 			}
 			p := old.comps[c.comp()]
 			off := len(nh.items)
-			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:p.off+int(p.cap)]...)
-			p.off = off
+			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:int(p.off)+int(p.cap)]...)
+			p.off = uint32(off)
 			nh.comps = append(grow(nh.comps, 1), p)
 			fwd[c.comp()] = uint32(len(nh.comps) - 1)
 			c.setComp(fwd[c.comp()])
