@@ -80,6 +80,7 @@ type App struct {
 	auditLog    *audit.Log
 	auditMu     sync.Mutex
 	audited     int64 // highest event seq audited; guarded by tailMu
+	auditSaved  int64 // highest seq saved as the audit cursor; guarded by tailMu
 	tailMu      sync.Mutex
 	rulesDigest auditState
 

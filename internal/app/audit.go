@@ -108,16 +108,64 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 		}
 		sum := sha256.Sum256(e.Raw)
 		recs = append(recs, audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.Time,
-			Data: map[string]any{"id": e.ID, "type": e.Type, "source": e.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": e.Stage()}})
+			Data: map[string]any{"id": e.ID, "type": e.Type, "source": e.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": e.Stage(), "seq": e.Seq}})
 		last = max(last, e.Seq)
 	}
 	if len(recs) == 0 || a.auditRecords(ctx, recs...) != nil {
 		return
 	}
+	// The position is saved to the store about once a second (saveAuditCursor), not per batch:
+	// a write per batch would compete with ingestion for the store's one writer. The records
+	// carry their seq, so the position is also recoverable from the log itself.
 	a.audited = last
-	if err := a.store.PutState(context.WithoutCancel(ctx), auditCursorKey, []byte(store.EncodeCursor(last))); err != nil {
-		a.log.Error("audit: save cursor", "err", err)
+}
+
+// saveAuditCursor stores the audited position when it moved.
+func (a *App) saveAuditCursor(ctx context.Context) {
+	a.tailMu.Lock()
+	cur, saved := a.audited, a.auditSaved
+	a.tailMu.Unlock()
+	if cur <= saved {
+		return
 	}
+	if err := a.store.PutState(context.WithoutCancel(ctx), auditCursorKey, []byte(store.EncodeCursor(cur))); err != nil {
+		a.log.Error("audit: save cursor", "err", err)
+		return
+	}
+	a.tailMu.Lock()
+	a.auditSaved = max(a.auditSaved, cur)
+	a.tailMu.Unlock()
+}
+
+// lastAuditedSeq finds the newest event record in the audit log (looking back at most 100,000
+// records) and returns the store sequence number it carries.
+func (a *App) lastAuditedSeq() int64 {
+	if a.auditLog == nil {
+		return 0
+	}
+	end := a.auditLog.Size()
+	for end > 0 && a.auditLog.Size()-end < 100000 {
+		from := max(0, end-1000)
+		es, err := a.auditLog.Entries(from, end)
+		if err != nil {
+			return 0
+		}
+		for i := len(es) - 1; i >= 0; i-- {
+			r, err := es[i].Record()
+			if err != nil || r.Kind != audit.KindEvent {
+				continue
+			}
+			if v, ok := r.Data["seq"].(float64); ok {
+				return int64(v)
+			}
+			if v, ok := r.Data["seq"].(json.Number); ok {
+				n, _ := v.Int64()
+				return n
+			}
+		}
+		end = from
+	}
+	return 0
 }
 
 // auditTail catches up at start: every event stored after the saved position (acknowledged
@@ -126,11 +174,15 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 func (a *App) auditTail(ctx context.Context) {
 	tokens := time.NewTicker(5 * time.Second)
 	defer tokens.Stop()
+	cursor := time.NewTicker(time.Second)
+	defer cursor.Stop()
 	a.auditTokens(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-cursor.C:
+			a.saveAuditCursor(ctx)
 		case <-tokens.C:
 			a.auditTokens(ctx)
 		}
@@ -152,6 +204,13 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 		a.log.Error("audit: read cursor", "err", err)
 		return
 	}
+	// The saved position may lag the log by up to a second: the log itself knows better.
+	if seq := a.lastAuditedSeq(); seq > a.audited {
+		a.audited = seq
+	}
+	if seq, _ := store.DecodeCursor(cursor); a.audited > seq {
+		cursor = store.EncodeCursor(a.audited)
+	}
 	for {
 		p, err := a.store.ListEvents(ctx, store.EventQuery{Limit: 1000, Cursor: cursor})
 		if err != nil {
@@ -169,7 +228,7 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 			}
 			_ = json.Unmarshal(e.Event, &src)
 			recs[i] = audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.ReceivedAt,
-				Data: map[string]any{"id": e.ID, "type": e.Type, "source": src.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": event.StageOf(e.Type)}}
+				Data: map[string]any{"id": e.ID, "type": e.Type, "source": src.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": event.StageOf(e.Type), "seq": e.Seq}}
 		}
 		if err := a.auditRecords(ctx, recs...); err != nil {
 			return
@@ -183,6 +242,7 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 			return
 		}
 		a.audited = p.Items[len(p.Items)-1].Seq
+		a.auditSaved = a.audited
 		cursor = next
 		if p.Next == "" {
 			return
