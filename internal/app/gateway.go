@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pipewarden/pipewarden/internal/event"
@@ -54,18 +55,10 @@ func (a *App) setupGateway() ([]httpapi.Mount, error) {
 	roles := map[string][]string{"GET": httpapi.ReadRoles, "POST": httpapi.RespondRoles, "DELETE": httpapi.RespondRoles}
 	var mounts []httpapi.Mount
 	for _, p := range gatewayRoutes {
-		mounts = append(mounts, httpapi.Mount{Pattern: p, Roles: roles[p[:methodLen(p)]], Handler: admin})
+		method, _, _ := strings.Cut(p, " ")
+		mounts = append(mounts, httpapi.Mount{Pattern: p, Roles: roles[method], Handler: admin})
 	}
 	return mounts, nil
-}
-
-func methodLen(p string) int {
-	for i, c := range p {
-		if c == ' ' {
-			return i
-		}
-	}
-	return len(p)
 }
 
 // startGateway listens on the gateway's own address.

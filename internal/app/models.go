@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -77,7 +78,7 @@ func (a *App) setupModels() ([]httpapi.Mount, error) {
 			if err != nil {
 				return nil, fmt.Errorf("models.allow: %w", err)
 			}
-			a.scanner = &dirScanner{sc: sc, roots: roots, report: a.report, seen: map[string]fileStamp{}, log: a}
+			a.scanner = &dirScanner{sc: sc, roots: roots, report: a.report, seen: map[string]fileStamp{}, log: a.log}
 		}
 	}
 	h := modelwatch.NewHandler(modelwatch.HandlerOptions{
@@ -150,7 +151,7 @@ type dirScanner struct {
 	sc     *modelscan.Scanner
 	roots  []string
 	report func(context.Context, []event.Event, []finding.Finding) error
-	log    interface{ logError(string, error) }
+	log    *slog.Logger
 
 	mu   sync.Mutex
 	seen map[string]fileStamp
@@ -160,8 +161,6 @@ type fileStamp struct {
 	size int64
 	mod  time.Time
 }
-
-func (a *App) logError(msg string, err error) { a.log.Error(msg, "err", err) }
 
 func (d *dirScanner) loop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -205,12 +204,12 @@ func (d *dirScanner) pass(ctx context.Context) []string {
 			scanned = append(scanned, p)
 			res, err := d.sc.ScanPath(ctx, p)
 			if err != nil {
-				d.log.logError("model scan", err)
+				d.log.Error("model scan", "file", p, "err", err)
 				return nil
 			}
 			if fs := modelscan.AllFindings(res); len(fs) > 0 {
 				if err := d.report(ctx, nil, fs); err != nil {
-					d.log.logError("report model scan findings", err)
+					d.log.Error("report model scan findings", "file", p, "err", err)
 				}
 			}
 			return nil

@@ -144,7 +144,7 @@ func isSchemaColumn(v []byte) bool {
 		return false
 	}
 	s := &scanner{b: v, maxDepth: math.MaxInt32}
-	var name, typ string
+	var name string
 	var hasName, hasType bool
 	err := s.object(func(k []byte, esc bool) error {
 		key, _ := unquote(k, esc)
@@ -156,11 +156,10 @@ func isSchemaColumn(v []byte) bool {
 		case "name":
 			name, hasName = stringValue(v[start:end])
 		case "type":
-			typ, hasType = stringValue(v[start:end])
+			_, hasType = stringValue(v[start:end])
 		}
 		return nil
 	})
-	_ = typ
 	return err == nil && hasName && hasType && name != ""
 }
 

@@ -232,14 +232,12 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	switch s.opts.MetricsAccess {
 	case "public":
 	case "token":
-		p, ok := s.authorize(w, r, []string{store.RoleViewer, store.RoleResponder, store.RoleAdmin})
-		if !ok {
+		if _, ok := s.authorize(w, r, ReadRoles); !ok {
 			return
 		}
-		_ = p
 	default: // loopback
 		if !isLoopback(r.RemoteAddr) {
-			if _, ok := s.authorize(w, r, []string{store.RoleViewer, store.RoleResponder, store.RoleAdmin}); !ok {
+			if _, ok := s.authorize(w, r, ReadRoles); !ok {
 				return
 			}
 		}
