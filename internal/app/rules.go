@@ -102,19 +102,21 @@ func (a *App) rulesLoop(ctx context.Context) {
 			}
 		}()
 	}
-	if a.cfg.Rules.SnapshotInterval <= 0 {
-		a.cfg.Rules.SnapshotInterval = 30 * time.Second
-	}
 	a.auditRulesDigest(ctx)
-	t := time.NewTicker(a.cfg.Rules.SnapshotInterval)
-	defer t.Stop()
+	// snapshot_interval 0: correlation state is saved at stop only.
+	var snapshot <-chan time.Time
+	if a.cfg.Rules.SnapshotInterval > 0 {
+		t := time.NewTicker(a.cfg.Rules.SnapshotInterval)
+		defer t.Stop()
+		snapshot = t.C
+	}
 	check := time.NewTicker(time.Second)
 	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-snapshot:
 			a.saveRulesState(ctx)
 		case <-check.C:
 			a.auditRulesDigest(ctx)
