@@ -99,6 +99,14 @@ func main() {
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond), throttled.Load(), failed.Load())
 }
 
+// authResult fails one login in 25, about what an identity provider sees from people mistyping.
+func authResult(rng *rand.Rand) string {
+	if rng.IntN(25) == 0 {
+		return "failure"
+	}
+	return "success"
+}
+
 var endpoints = []string{"fraud-api", "churn-api", "reco-api"}
 var datasets = []string{"customers", "transactions", "clickstream"}
 
@@ -120,11 +128,11 @@ func body(b *bytes.Buffer, rng *rand.Rand, seq *atomic.Int64, n int) {
 				rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64())
 		case r < 90:
 			ds := datasets[r%3]
-			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//ingest/%s","type":"pipewarden.data.batch","time":%q,"subject":%q,"data":{"dataset":%q,"source":"s3://lake/%s/part-%d.parquet","rows":%d,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"},{"name":"region","type":"string"}],"digest":"sha256:%016x"}}`,
+			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//ingest/%s","type":"pipewarden.data.batch","time":%q,"subject":%q,"data":{"dataset":%q,"source":"s3://lake/%s","path":"part-%05d.parquet","rows":%d,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"},{"name":"region","type":"string"}],"digest":"sha256:%016x"}}`,
 				os.Getpid(), id, ds, now, ds, ds, ds, rng.IntN(1000), 1000+rng.IntN(100000), rng.Uint64())
 		case r < 95:
 			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//iam","type":"pipewarden.access.auth","time":%q,"subject":"user-%d","data":{"principal":"user-%d","result":%q,"source_ip":"10.0.%d.%d"}}`,
-				os.Getpid(), id, now, r, r, []string{"success", "failure"}[rng.IntN(2)], rng.IntN(255), rng.IntN(255))
+				os.Getpid(), id, now, r, r, authResult(rng), rng.IntN(255), rng.IntN(255))
 		default:
 			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//registry","type":"pipewarden.model.artifact","time":%q,"subject":"fraud-detector","data":{"model":"fraud-detector","version":"%d","digest":"sha256:%016x","action":"registered","actor":"ci-bot","signed":true,"path":"models/fraud"}}`,
 				os.Getpid(), id, now, rng.IntN(50), rng.Uint64())

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"time"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -213,6 +215,28 @@ func (m *Monitor) schemaOnly(b *dataset.Baseline, name string, d batchData) []fi
 	return fs
 }
 
+// noBaselineEvery is how often a dataset without a baseline is reported: its unchecked batches
+// are all counted (GET /v1/datasets), but a steady stream of them is one notice an hour, not one
+// finding per batch.
+const noBaselineEvery = time.Hour
+
+// noBaselineNotice returns the finding mk builds unless the dataset was reported within
+// noBaselineEvery.
+func (m *Monitor) noBaselineNotice(name string, mk func() finding.Finding) []finding.Finding {
+	now := m.now()
+	m.mu.Lock()
+	e := m.entry(name)
+	due := e.noBaselineAt.IsZero() || now.Sub(e.noBaselineAt) >= noBaselineEvery
+	if due {
+		e.noBaselineAt = now
+	}
+	m.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return []finding.Finding{mk()}
+}
+
 // learner gathers a dataset's first batches until there are enough to profile.
 type learner struct {
 	sources   []source
@@ -227,14 +251,18 @@ func (m *Monitor) noBaseline(ctx context.Context, ev event.Event, name string, s
 	n := m.cfg.LearnFromBatches
 	if n <= 0 || !ValidName(name) {
 		m.record(name, ev, d, verdictUnchecked, 1, "", "")
-		return []finding.Finding{m.problem("data.batch.no_baseline", finding.Low, name,
-			fmt.Sprintf("dataset %q has no baseline; batch not checked", name),
-			map[string]any{"reasoning": "register one with POST /v1/datasets/{name}/baseline, list it in data.datasets, or set data.learn_from_batches"})}
+		return m.noBaselineNotice(name, func() finding.Finding {
+			return m.problem("data.batch.no_baseline", finding.Low, name,
+				fmt.Sprintf("dataset %q has no baseline; batch not checked", name),
+				map[string]any{"reasoning": "register one with POST /v1/datasets/{name}/baseline, list it in data.datasets, or set data.learn_from_batches"})
+		})
 	}
 	if src.records == nil && src.path == "" {
 		m.record(name, ev, d, verdictUnchecked, 1, "", "")
-		return []finding.Finding{m.problem("data.batch.no_baseline", finding.Low, name,
-			fmt.Sprintf("dataset %q: batch has neither records nor a path to learn a baseline from", name), map[string]any{})}
+		return m.noBaselineNotice(name, func() finding.Finding {
+			return m.problem("data.batch.no_baseline", finding.Low, name,
+				fmt.Sprintf("dataset %q: batch has neither records nor a path to learn a baseline from", name), map[string]any{})
+		})
 	}
 	// Only a batch that reads to the end joins the learning set.
 	rs, closer, _, err := m.rows(src)

@@ -81,6 +81,8 @@ type entry struct {
 	loadErr  string // a stored baseline that no longer decodes
 	learn    *learner
 	stats    Stats
+	// noBaselineAt is when data.batch.no_baseline was last reported for this dataset.
+	noBaselineAt time.Time
 }
 
 // meta is stored beside each baseline.

@@ -488,3 +488,36 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// A stream of batches for a dataset without a baseline is one notice an hour, with every batch
+// still counted as unchecked.
+func TestNoBaselineReportedOncePerHour(t *testing.T) {
+	now := clock()
+	m, err := monitor.New(monitor.Options{DataDir: t.TempDir(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var notices int
+	for i := range 50 {
+		fs := m.HandleEvent(t.Context(), batchEvent(t, fmt.Sprintf("e%d", i), "orders", nil))
+		notices += len(fs)
+		now = now.Add(time.Minute)
+	}
+	// 50 minutes of batches: the first is reported, the rest are counted.
+	if notices != 1 {
+		t.Fatalf("%d no_baseline findings in 50 minutes, want 1", notices)
+	}
+	if got := status(t, m, "orders").Verdicts["unchecked"]; got != 50 {
+		t.Fatalf("unchecked batches = %d, want 50", got)
+	}
+	now = now.Add(10 * time.Minute)
+	fs := m.HandleEvent(t.Context(), batchEvent(t, "late", "orders", nil))
+	if len(fs) != 1 || fs[0].Rule != "data.batch.no_baseline" || fs[0].EventIDs[0] != "late" {
+		t.Fatalf("after an hour: %v", rules(fs))
+	}
+	// Another dataset has its own notice.
+	if fs := m.HandleEvent(t.Context(), batchEvent(t, "x", "invoices", nil)); len(fs) != 1 {
+		t.Fatalf("second dataset: %v", rules(fs))
+	}
+}
