@@ -12,14 +12,6 @@ import (
 	"github.com/pipewarden/pipewarden/internal/store"
 )
 
-type assetKey struct{ kind, name string }
-
-type assetAgg struct {
-	first, last int64
-	n           int64
-	lastID      string
-}
-
 // AppendEvents inserts evs in one transaction; ids already present are skipped.
 func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error) {
 	if len(evs) == 0 {
@@ -31,22 +23,13 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	assets := map[assetKey]*assetAgg{}
+	assets := assetSet{}
 	inserted := 0
+	var maxSeq int64
 	record := func(ev *event.Event) {
 		inserted++
-		t := nanos(ev.Time)
-		for _, a := range ev.Assets {
-			k := assetKey{a.Kind, a.Name}
-			g := assets[k]
-			if g == nil {
-				g = &assetAgg{first: t, last: t}
-				assets[k] = g
-			}
-			g.first, g.last = min(g.first, t), max(g.last, t)
-			g.n++
-			g.lastID = ev.ID
-		}
+		maxSeq = max(maxSeq, ev.Seq)
+		assets.add(ev)
 	}
 	// Full chunks go through one multi-row statement (far fewer statement executions); the
 	// RETURNING clause says which ids were new, so retried events never count twice.
@@ -97,11 +80,27 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
-	if err := upsertAssets(ctx, tx, assets); err != nil {
-		return 0, err
+	// Assets go in aggregate (see assets.go): with this commit when a flush is due.
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	upto := max(s.lastSeq, maxSeq)
+	flush := s.flushDue() || (len(assets) > 0 && s.now().Sub(s.flushedAt) >= s.assetFlush)
+	if flush {
+		all := assetSet{}
+		all.merge(s.pending)
+		all.merge(assets)
+		if err := s.writeAssets(ctx, tx, all, upto); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
+	}
+	s.lastSeq = upto
+	if flush {
+		s.pending, s.flushedAt = assetSet{}, s.now()
+	} else {
+		s.pending.merge(assets)
 	}
 	return inserted, nil
 }
@@ -175,33 +174,4 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 			return total, nil
 		}
 	}
-}
-
-// upsertAssets records the batch's assets with multi-row upserts (one statement per hundred).
-func upsertAssets(ctx context.Context, tx *sql.Tx, assets map[assetKey]*assetAgg) error {
-	if len(assets) == 0 {
-		return nil
-	}
-	keys := make([]assetKey, 0, len(assets))
-	for k := range assets {
-		keys = append(keys, k)
-	}
-	const chunk = 100
-	args := make([]any, 0, chunk*6)
-	for len(keys) > 0 {
-		n := min(len(keys), chunk)
-		args = args[:0]
-		for _, k := range keys[:n] {
-			g := assets[k]
-			args = append(args, k.kind, k.name, g.first, g.last, g.n, g.lastID)
-		}
-		keys = keys[n:]
-		q := `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
-			` ON CONFLICT (kind, name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), events = events + excluded.events, last_event_id = excluded.last_event_id`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("record assets: %w", err)
-		}
-	}
-	return nil
 }

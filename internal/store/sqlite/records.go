@@ -140,6 +140,10 @@ func (s *Store) ListAssets(ctx context.Context, q store.AssetQuery) (store.Page[
 	if err != nil {
 		return page, err
 	}
+	// Sightings not yet written are written first, so a listing is never behind the events.
+	if err := s.FlushAssets(ctx); err != nil {
+		return page, err
+	}
 	limit := store.Limit(q.Limit)
 	where, args := "seq > ?", []any{after}
 	if q.Kind != "" {

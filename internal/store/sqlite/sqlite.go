@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -28,6 +29,8 @@ type Options struct {
 	Synchronous string
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// AssetFlush is how often the asset aggregate is written with a commit (default 1s).
+	AssetFlush time.Duration
 }
 
 // Store is a store.Store on one SQLite file.
@@ -38,6 +41,13 @@ type Store struct {
 
 	insEvent  *sql.Stmt
 	insEvents *sql.Stmt // insertChunk rows at once
+
+	// amu guards the asset aggregate (assets.go); held across the commits that write it.
+	amu        sync.Mutex
+	pending    assetSet
+	lastSeq    int64 // highest event seq committed
+	flushedAt  time.Time
+	assetFlush time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -92,7 +102,14 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r, now: o.Now}
+	if o.AssetFlush <= 0 {
+		o.AssetFlush = time.Second
+	}
+	s := &Store{w: w, r: r, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush}
+	if err := s.recoverAssets(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`); err != nil {
 		s.Close()
 		return nil, err
@@ -105,15 +122,15 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes both connection pools.
+// Close writes the pending asset aggregate and closes both connection pools.
 func (s *Store) Close() error {
-	var first error
+	first := s.FlushAssets(context.Background())
 	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents} {
 		if st != nil {
 			st.Close()
 		}
 	}
-	if err := s.r.Close(); err != nil {
+	if err := s.r.Close(); err != nil && first == nil {
 		first = err
 	}
 	if err := s.w.Close(); err != nil && first == nil {
