@@ -173,7 +173,7 @@ func (o *Options) defaults() error {
 		// other request would open a new connection to the model server.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 256
-		o.Transport = t
+		o.Transport = newUpstreamTransport(t)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
