@@ -115,22 +115,66 @@ func (b *Bus[T]) Start(ctx context.Context) {
 
 func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
 	defer b.wg.Done()
+	var parts [][]T
 	for msgs := range s.ch {
-		b.handle(ctx, s, msgs)
+		parts = append(parts[:0], msgs)
+		msgs = coalesce(s.ch, msgs, &parts)
+		if !b.handle(ctx, s, msgs, len(parts) == 1) && len(parts) > 1 {
+			// The handler panicked on a coalesced batch: hand it each publish on its own, so
+			// only the one it cannot take is lost, as without coalescing.
+			for _, p := range parts {
+				b.handle(ctx, s, p, true)
+			}
+		}
 		b.mu.Lock()
 		s.pending -= len(msgs)
 		b.mu.Unlock()
 	}
 }
 
-func (b *Bus[T]) handle(ctx context.Context, s *sub[T], msgs []T) {
+// maxCoalesce caps how many messages one handler call receives when several publishes are
+// waiting.
+const maxCoalesce = 4096
+
+// coalesce appends the publishes already waiting in ch to first (up to maxCoalesce messages),
+// so a subscriber that fell behind catches up in few calls: one audit fsync, one store
+// transaction for many small publishes. Publishers' slices are shared by every subscriber and
+// are never written: a coalesced batch is a new slice.
+func coalesce[T any](ch chan []T, first []T, parts *[][]T) []T {
+	out := first
+	for len(out) < maxCoalesce {
+		select {
+		case more, ok := <-ch:
+			if !ok {
+				return out
+			}
+			if len(out) == len(first) && &out[0] == &first[0] {
+				out = append(make([]T, 0, max(2*(len(first)+len(more)), 64)), first...)
+			}
+			out = append(out, more...)
+			*parts = append(*parts, more)
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// handle runs the subscriber's handler; false if it panicked. A panic is counted and logged
+// if report is set (a coalesced batch is retried part by part, and its parts are reported).
+func (b *Bus[T]) handle(ctx context.Context, s *sub[T], msgs []T, report bool) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
+			ok = false
+			if !report {
+				return
+			}
 			b.panics.WithLabelValues(s.name).Inc()
 			b.log.Error("bus subscriber panicked", "bus", b.opts.Name, "subscriber", s.name, "panic", fmt.Sprint(r))
 		}
 	}()
 	s.h(ctx, msgs)
+	return true
 }
 
 // Reservation is room for n messages in every subscriber's queue.

@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -160,4 +161,79 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 	}
 	t.Fatalf("metric %s not registered", name)
 	return nil
+}
+
+// Publishes waiting behind a slow handler reach it in one call, without touching the
+// publishers' slices; a panic on a coalesced batch loses only the publish that caused it.
+func TestSlowSubscriberGetsCoalescedBatches(t *testing.T) {
+	b := bus.New[int](bus.Options{Name: "c", QueueSize: 100, Registerer: prometheus.NewRegistry()})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls [][]int
+	var handled []int
+	b.Subscribe("slow", func(_ context.Context, msgs []int) {
+		calls = append(calls, append([]int(nil), msgs...))
+		if msgs[0] == -1 {
+			close(entered)
+			<-release
+			return
+		}
+		for _, m := range msgs {
+			if m == 0 {
+				panic("zero")
+			}
+		}
+		handled = append(handled, msgs...)
+	})
+	b.Start(context.Background())
+	pub := func(msgs ...int) []int {
+		r, err := b.Reserve(len(msgs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Publish(msgs)
+		return msgs
+	}
+	pub(-1)
+	<-entered
+	a := make([]int, 2, 10) // spare capacity a careless append would write into
+	a[0], a[1] = 1, 2
+	pub(a...)
+	pub(3)
+	pub(4, 5)
+	close(release)
+	b.Close(context.Background())
+	if len(calls) != 2 || fmt.Sprint(calls[1]) != "[1 2 3 4 5]" {
+		t.Fatalf("calls = %v, want the three waiting publishes in one", calls)
+	}
+	if a[:3][2] != 0 {
+		t.Fatalf("the publisher's slice was written: %v", a[:3])
+	}
+
+	// With a poisoned publish among them.
+	b = bus.New[int](bus.Options{Name: "d", QueueSize: 100, Registerer: prometheus.NewRegistry()})
+	entered, release, calls, handled = make(chan struct{}), make(chan struct{}), nil, nil
+	b.Subscribe("slow", func(_ context.Context, msgs []int) {
+		if msgs[0] == -1 {
+			close(entered)
+			<-release
+			return
+		}
+		for _, m := range msgs {
+			if m == 0 {
+				panic("zero")
+			}
+		}
+		handled = append(handled, msgs...)
+	})
+	b.Start(context.Background())
+	pub(-1)
+	<-entered
+	pub(1)
+	pub(0)
+	pub(2)
+	close(release)
+	b.Close(context.Background())
+	if fmt.Sprint(handled) != "[1 2]" {
+		t.Fatalf("handled %v after a panic in a coalesced batch, want [1 2]", handled)
+	}
 }

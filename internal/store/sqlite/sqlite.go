@@ -37,6 +37,10 @@ type Options struct {
 type Store struct {
 	w   *sql.DB // one connection: SQLite has one writer anyway
 	r   *sql.DB // readers, concurrent under WAL
+	cp  *sql.DB // the background checkpointer's connection
+
+	stopCP, cpDone chan struct{}
+	closeOnce      sync.Once
 	now func() time.Time
 
 	insEvent  *sql.Stmt
@@ -68,7 +72,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("create directory for %s: %w", path, err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-65536)",
+		// Checkpoints run in the background (checkpointLoop); the writer checkpoints only if the
+		// WAL grows past this many pages anyway, which under steady load is also where the WAL
+		// starts over.
+		"wal_autocheckpoint(8000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -102,10 +110,20 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
+	// A separate connection copies the WAL into the database while the writer goes on, so a
+	// commit never waits for a checkpoint's writes and fsync.
+	cp, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	cp.SetMaxOpenConns(1)
 	if o.AssetFlush <= 0 {
 		o.AssetFlush = time.Second
 	}
-	s := &Store{w: w, r: r, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush}
+	s := &Store{w: w, r: r, cp: cp, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush, stopCP: make(chan struct{}), cpDone: make(chan struct{})}
+	go s.checkpointLoop()
 	if err := s.recoverAssets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -122,8 +140,31 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close writes the pending asset aggregate and closes both connection pools.
+// checkpointInterval is how often the background checkpointer copies the WAL into the
+// database file.
+const checkpointInterval = 250 * time.Millisecond
+
+func (s *Store) checkpointLoop() {
+	defer close(s.cpDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCP:
+			return
+		case <-t.C:
+			// PASSIVE never blocks the writer or readers; what it cannot copy yet waits for
+			// the next round. Errors (busy) are retried the same way.
+			s.cp.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
+}
+
+// Close writes the pending asset aggregate and closes the connection pools.
 func (s *Store) Close() error {
+	if s.stopCP != nil {
+		s.closeOnce.Do(func() { close(s.stopCP); <-s.cpDone })
+	}
 	first := s.FlushAssets(context.Background())
 	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents} {
 		if st != nil {
@@ -132,6 +173,9 @@ func (s *Store) Close() error {
 	}
 	if err := s.r.Close(); err != nil && first == nil {
 		first = err
+	}
+	if s.cp != nil {
+		s.cp.Close()
 	}
 	if err := s.w.Close(); err != nil && first == nil {
 		first = err
