@@ -31,10 +31,12 @@ type pickleWalker struct {
 	marks []int
 	memo  memoTable
 	h     heap
-	spare heap     // the heap's previous memory, reused by the next compaction
-	fwd   []uint32 // compaction's forwarding table, reused
-	proto int
-	ops   int64
+	spare oldGen      // the old generation's previous memory, reused by the next full compaction
+	fwd   [2][]uint32 // compaction's forwarding tables, reused
+	// compactions counts the minor and the full compactions, for tests.
+	compactions [2]int
+	proto       int
+	ops         int64
 	// nextCheck is the opcode count at which the per-opcode limit, the time budget and the
 	// heap are next looked at: checks hoisted out of the loop of every opcode.
 	nextCheck int64
@@ -44,6 +46,8 @@ type pickleWalker struct {
 	// persist collects persistent ids (PyTorch storages) when non-nil.
 	persist *[]value
 	pending []cell // persistent ids of the pickle being walked
+	// pendingOld counts the pending ids a compaction has moved to the old generation.
+	pendingOld int
 	// capture keeps every item of lists (the legacy PyTorch storage-key list).
 	capture bool
 	// overrides are attributes of imported objects set by BUILD or SETITEM.
@@ -52,7 +56,7 @@ type pickleWalker struct {
 
 func newPickleWalker(j *job, r *byteReader, depth int) *pickleWalker {
 	w := &pickleWalker{j: j, r: r, lim: j.s.lim, depth: depth}
-	w.h.init(4096, 256, 64, heapBase(w.lim))
+	w.h.init(w.lim)
 	return w
 }
 
@@ -184,6 +188,7 @@ func (w *pickleWalker) walkOne() (value, error) {
 		}
 	}
 	w.pending = w.pending[:0]
+	w.pendingOld = 0
 	if err != nil {
 		return value{}, err
 	}
@@ -197,8 +202,7 @@ func (w *pickleWalker) walk() (cell, error) {
 	w.memo.reset() // each pickle.load starts with an empty memo
 	if len(w.overrides) == 0 {
 		// Nothing outlives the previous pickle: start the heap afresh, keeping its memory.
-		w.h.text, w.h.items, w.h.comps = w.h.text[:0], w.h.items[:0], w.h.comps[:2]
-		w.h.budget = heapBase(w.lim)
+		w.h.reset(w.lim)
 	}
 	r := w.r
 	for {
@@ -311,10 +315,10 @@ func (w *pickleWalker) periodic() error {
 			return err
 		}
 	}
+	w.maybeCompact()
 	if w.heapFull {
 		return limitErr("pickle strings and containers over 4 GiB")
 	}
-	w.maybeCompact()
 	w.nextCheck = min((w.ops|(1<<12-1))+1, w.lim.MaxOpcodes+1)
 	return nil
 }
@@ -1025,7 +1029,8 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 	}
 	switch {
 	case t.kind() == kList && w.capture && t.comp() != 0:
-		p := &w.h.comps[t.comp()]
+		p := w.h.comp(t.comp())
+		w.remember(t.comp())
 		if room := w.lim.MaxStorageCount - int(p.n); len(items) > room {
 			items = items[:max(room, 0)]
 			p.more = true
@@ -1039,13 +1044,14 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 			if t.comp() == 0 {
 				t.setComp(w.newComp(nil, 0, 2*dictKeep))
 			}
-			p := &w.h.comps[t.comp()]
+			w.remember(t.comp())
+			p := w.h.comp(t.comp())
 			if p.n+2 > p.cap {
 				p.more = true
 				return
 			}
-			w.h.items[int(p.off)+int(p.n)] = items[i]
-			w.h.items[int(p.off)+int(p.n)+1] = items[i+1]
+			s := w.h.itemsAt(p.off, p.cap)
+			s[p.n], s[p.n+1] = items[i], items[i+1]
 			p.n += 2
 			p.refs = p.refs || refItem(items[i]) || refItem(items[i+1])
 		}
@@ -1055,25 +1061,24 @@ func (w *pickleWalker) addTo(t *cell, items []cell, opcode string, off int64) {
 // appendItems appends to a growable container (the captured list), moving its items to the
 // end of the heap when they outgrow their room.
 func (w *pickleWalker) appendItems(h uint32, items []cell) {
-	p := w.h.comps[h]
+	p := *w.h.comp(h)
 	if need := int(p.n) + len(items); need > int(p.cap) {
 		c := max(need, 2*int(p.cap), 8)
-		off := len(w.h.items)
-		if off+c > math.MaxUint32 {
+		off, s, ok := w.h.items[1].alloc(c)
+		if !ok {
 			w.heapFull = true
 			return
 		}
-		w.h.items = grow(w.h.items, c)[:off+c]
-		clear(w.h.items[off+copy(w.h.items[off:], w.h.items[p.off:int(p.off)+int(p.n)]):])
+		clear(s[copy(s, w.h.itemsAt(p.off, p.n)):])
 		w.h.budget -= c
-		p.off, p.cap = uint32(off), int32(c)
+		p.off, p.cap = off|youngBit, int32(c)
 	}
-	copy(w.h.items[int(p.off)+int(p.n):], items)
+	copy(w.h.itemsAt(p.off, p.cap)[p.n:], items)
 	p.n += int32(len(items))
 	for _, it := range items {
 		p.refs = p.refs || refItem(it)
 	}
-	w.h.comps[h] = p
+	*w.h.comp(h) = p
 }
 
 // stateCandidate reports whether the dict on top of the stack may become the state of a BUILD

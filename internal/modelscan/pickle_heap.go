@@ -69,23 +69,52 @@ type comp struct {
 	n, cap int32
 	more   bool // items were dropped
 	refs   bool // an item is an imported object (isRef) or a dtype: see keepInMemo
-	_, _   bool
+	rem    bool // in heap.remembered
+	_      bool
 }
 
 // refItem reports whether c makes a container worth keeping in the memo.
 func refItem(c cell) bool { return c.isRef() || c.kind() == kDtype }
 
-// heap holds the texts and items of cells. It only grows while a pickle is walked; compact
-// copies what is still reachable from the stack, the memo and the overrides into a fresh heap
-// once enough garbage may have accumulated.
+// heap holds the texts and items of cells in two generations, each its own address space:
+// what was allocated since the last compaction (young, the offsets and container indices
+// with youngBit set) and what survived a compaction (old). See pickle_compact.go.
 type heap struct {
-	text  []byte
-	items []cell
-	comps []comp
+	text  [2]arena[byte] // old, young
+	items [2]arena[cell]
+	comps [2][]comp // old ones start with none and emptyTuple
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
 	budget int
+	// oldLimit is the size of the old generation (in budget units) at which the next
+	// compaction is a full one.
+	oldLimit int
+	// remembered are the old containers whose items changed since the last compaction: they
+	// may hold young cells, so a minor compaction scans them as roots.
+	remembered []uint32
 }
+
+// youngBit marks an offset or container index of the young generation.
+const youngBit = 1 << 31
+
+func gen(off uint32) uint32 { return off >> 31 }
+
+// textAt is the n bytes of text at off.
+func (h *heap) textAt(off, n uint32) []byte { return h.text[gen(off)].at(off&^youngBit, n) }
+
+// itemsAt is the n items at off.
+func (h *heap) itemsAt(off uint32, n int32) []cell {
+	if n == 0 {
+		return nil // the empty tuple, whose off names no chunk
+	}
+	return h.items[gen(off)].at(off&^youngBit, uint32(n))
+}
+
+// comp is the container record k.
+func (h *heap) comp(k uint32) *comp { return &h.comps[gen(k)][k&^youngBit] }
+
+// oldUnits is the size of the old generation in budget units.
+func (h *heap) oldUnits() int { return h.text[0].n/16 + h.items[0].n + len(h.comps[0]) }
 
 // emptyTuple is the composite every empty tuple shares: tuples are never mutated.
 const emptyTuple = 1
@@ -97,70 +126,93 @@ func heapBase(l Limits) int {
 	return int(min(max(l.MaxInMemory/256, 64), 1<<20))
 }
 
-func (h *heap) init(textCap, itemCap, compCap, base int) {
-	h.text = make([]byte, 0, textCap)
-	h.items = make([]cell, 0, itemCap)
-	h.comps = append(make([]comp, 0, compCap), comp{}, comp{}) // none, emptyTuple
-	h.budget = base
+func (h *heap) init(lim Limits) {
+	ts, is := arenaShifts(lim)
+	for g := range 2 {
+		h.text[g].shift, h.items[g].shift = ts, is
+	}
+	h.comps[0] = make([]comp, 2, 64) // none, emptyTuple
+	h.reset(lim)
 }
 
-// addText stores b and returns its offset. The heap is bounded far below 4 GiB by compaction
-// and the opcode and memo limits; the check keeps a hostile input from wrapping an offset.
-func (w *pickleWalker) addText(b []byte) (uint32, uint32) {
-	h := &w.h
-	off := len(h.text)
-	if off+len(b) > math.MaxUint32 || len(b) > maxText {
+// arenaShifts are the chunk sizes of the text and item arenas: 64 KiB of text and 16 Ki
+// items, smaller under a small Limits.MaxInMemory (which tests use to exercise chunk ends).
+func arenaShifts(lim Limits) (text, items uint) {
+	s := uint(6)
+	for s < 14 && 1<<(s+1) <= heapBase(lim) {
+		s++
+	}
+	return s + 2, s
+}
+
+// reset empties the heap, keeping its memory.
+func (h *heap) reset(lim Limits) {
+	for g := range 2 {
+		h.text[g].reset()
+		h.items[g].reset()
+	}
+	h.comps[0], h.comps[1] = h.comps[0][:2], h.comps[1][:0]
+	h.oldLimit = heapBase(lim)
+	h.remembered = h.remembered[:0]
+	h.budget = youngBase(lim)
+}
+
+// newText reserves n bytes of young text and returns their offset and memory; a text the
+// heap cannot hold (over maxText, or a full arena) ends the walk at the next check.
+func (w *pickleWalker) newText(n int) (uint32, []byte) {
+	if n > maxText {
 		w.heapFull = true
+		return 0, nil
+	}
+	off, s, ok := w.h.text[1].alloc(n)
+	if !ok {
+		w.heapFull = true
+		return 0, nil
+	}
+	w.h.budget -= n/16 + 1
+	return off | youngBit, s
+}
+
+// addText stores b and returns its offset and length.
+func (w *pickleWalker) addText(b []byte) (uint32, uint32) {
+	off, s := w.newText(len(b))
+	if s == nil {
 		return 0, 0
 	}
-	h.text = append(grow(h.text, len(b)), b...)
-	h.budget -= len(b)/16 + 1
-	return uint32(off), uint32(len(b))
-}
-
-// grow makes room for n more elements in s, doubling its capacity when it must grow: the
-// runtime's append grows large slices by a quarter, which copies the heap over and over.
-func grow[T any](s []T, n int) []T {
-	if len(s)+n <= cap(s) {
-		return s
-	}
-	ns := make([]T, len(s), max(2*cap(s), len(s)+n, 256))
-	copy(ns, s)
-	return ns
+	copy(s, b)
+	return off, uint32(len(b))
 }
 
 // addText3 stores a + sep + b (a qualified name) and returns its offset and length.
 func (w *pickleWalker) addText3(a []byte, sep byte, b []byte) (uint32, uint32) {
-	h := &w.h
-	off := len(h.text)
 	n := len(a) + 1 + len(b)
-	if off+n > math.MaxUint32 || n > maxText {
-		w.heapFull = true
+	off, s := w.newText(n)
+	if s == nil {
 		return 0, 0
 	}
-	h.text = append(append(append(grow(h.text, n), a...), sep), b...)
-	h.budget -= n/16 + 1
-	return uint32(off), uint32(n)
+	copy(s[copy(s, a):], []byte{sep})
+	copy(s[len(a)+1:], b)
+	return off, uint32(n)
 }
 
 // textCell is a cell of kind k whose text is s.
 func (w *pickleWalker) textCell(k vkind, s string, n int64) cell {
-	h := &w.h
-	off := len(h.text)
-	if off+len(s) > math.MaxUint32 || len(s) > maxText {
-		w.heapFull = true
-		return mkCell(k, n)
-	}
-	h.text = append(grow(h.text, len(s)), s...)
-	h.budget -= len(s)/16 + 1
 	c := mkCell(k, n)
-	c.setText(uint32(off), uint32(len(s)))
+	off, t := w.newText(len(s))
+	if t == nil {
+		return c
+	}
+	copy(t, s)
+	c.setText(off, uint32(len(s)))
 	return c
 }
 
 // text is the kept content of c, valid until the next compaction.
 func (w *pickleWalker) text(c cell) []byte {
-	return w.h.text[c.toff : c.toff+c.tlen() : c.toff+c.tlen()]
+	if c.tlen() == 0 {
+		return nil
+	}
+	return w.h.textAt(c.toff, c.tlen())
 }
 
 // str is the kept content of c as a string of its own.
@@ -190,20 +242,19 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 		items, more = items[:lim], true
 	}
 	capacity = max(capacity, len(items))
-	off := len(h.items)
-	if off+capacity > math.MaxUint32 {
+	off, s, ok := h.items[1].alloc(capacity)
+	if !ok || len(h.comps[1]) >= maxArena {
 		w.heapFull = true
 		return 0
 	}
-	h.items = grow(h.items, capacity)[:off+capacity]
-	clear(h.items[off+copy(h.items[off:], items):])
+	clear(s[copy(s, items):])
 	refs := false
 	for _, it := range items {
 		refs = refs || refItem(it)
 	}
-	h.comps = append(grow(h.comps, 1), comp{off: uint32(off), n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
+	h.comps[1] = append(h.comps[1], comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
-	return uint32(len(h.comps) - 1)
+	return uint32(len(h.comps[1])-1) | youngBit
 }
 
 // items are the kept items of c.
@@ -211,8 +262,8 @@ func (w *pickleWalker) items(c cell) []cell {
 	if c.comp() == 0 {
 		return nil
 	}
-	p := &w.h.comps[c.comp()]
-	return w.h.items[p.off : int(p.off)+int(p.n)]
+	p := w.h.comp(c.comp())
+	return w.h.itemsAt(p.off, p.n)
 }
 
 func (w *pickleWalker) item(c cell, i int) cell {
@@ -258,7 +309,7 @@ func (w *pickleWalker) keepInMemo(c cell) bool {
 	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
 		return true
 	case kTuple, kCall:
-		return c.comp() != 0 && w.h.comps[c.comp()].refs
+		return c.comp() != 0 && w.h.comp(c.comp()).refs
 	}
 	return false
 }
@@ -274,90 +325,14 @@ func (w *pickleWalker) export(c cell, depth int) value {
 		v.n = c.n
 	}
 	if c.comp() != 0 && depth > 1 {
-		p := w.h.comps[c.comp()]
-		items := w.h.items[p.off : int(p.off)+int(p.n)]
+		p := w.h.comp(c.comp())
+		items := w.h.itemsAt(p.off, p.n)
 		v.c = &composite{more: p.more, items: make([]value, len(items))}
 		for i, it := range items {
 			v.c.items[i] = w.export(it, depth-1)
 		}
 	}
 	return v
-}
-
-// maybeCompact compacts the heap once it has used its budget.
-func (w *pickleWalker) maybeCompact() {
-	if w.h.budget > 0 {
-		return
-	}
-	w.compact()
-}
-
-// compact copies every text and container reachable from the roots (stack, memo, overrides)
-// into a fresh heap, Cheney-style: containers are forwarded so that shared ones stay shared,
-// then the copied items are scanned in turn. Its cost is paid for by the budget: the next
-// compaction waits until as much again as survived (and as the roots hold) was allocated.
-func (w *pickleWalker) compact() {
-	old := w.h
-	// The heap compacted into is the one compacted from last time, reused.
-	nh := w.spare
-	nh.text = nh.text[:0]
-	nh.items = nh.items[:0]
-	nh.comps = append(nh.comps[:0], comp{}, comp{})
-	fwd := w.fwd
-	if cap(fwd) < len(old.comps) {
-		fwd = make([]uint32, len(old.comps), 2*len(old.comps))
-	}
-	fwd = fwd[:len(old.comps)]
-	clear(fwd)
-	fwd[emptyTuple] = emptyTuple
-	move := func(c *cell) {
-		if c.tlen() != 0 {
-			off := len(nh.text)
-			nh.text = append(grow(nh.text, int(c.tlen())), old.text[c.toff:c.toff+c.tlen()]...)
-			c.toff = uint32(off)
-		}
-		if c.comp() != 0 {
-			if f := fwd[c.comp()]; f != 0 {
-				c.setComp(f)
-				return
-			}
-			p := old.comps[c.comp()]
-			off := len(nh.items)
-			nh.items = append(grow(nh.items, int(p.cap)), old.items[p.off:int(p.off)+int(p.cap)]...)
-			p.off = uint32(off)
-			nh.comps = append(grow(nh.comps, 1), p)
-			fwd[c.comp()] = uint32(len(nh.comps) - 1)
-			c.setComp(fwd[c.comp()])
-		}
-	}
-	for i := range w.stack {
-		move(&w.stack[i])
-	}
-	for i := 0; i < w.memo.n; i++ {
-		if c := w.memo.dense(uint64(i)); c.kind() != kUnset {
-			move(c)
-		}
-	}
-	for k, c := range w.memo.sparse {
-		move(&c)
-		w.memo.sparse[k] = c
-	}
-	for i := range w.pending {
-		move(&w.pending[i])
-	}
-	for k, c := range w.overrides {
-		move(&c)
-		w.overrides[k] = c
-	}
-	for i := 0; i < len(nh.items); i++ {
-		c := nh.items[i]
-		move(&c)
-		nh.items[i] = c
-	}
-	roots := len(w.stack) + w.memo.n + len(w.memo.sparse) + len(w.overrides)
-	// Scanning the roots is cheap next to copying what survives: they count for little.
-	nh.budget = heapBase(w.lim) + roots/4 + 2*(len(nh.text)/16+len(nh.items)+len(nh.comps))
-	w.h, w.spare, w.fwd = nh, old, fwd
 }
 
 // memoTable is the pickle memo. Keys are dense in practice (the pickler numbers them 0, 1,
@@ -368,6 +343,9 @@ type memoTable struct {
 	n      int
 	sparse map[string]cell
 	count  int
+	// lo and hi bound the dense keys written since the last compaction, the only ones a
+	// minor compaction scans.
+	lo, hi int
 }
 
 const (
@@ -379,6 +357,16 @@ func (m *memoTable) reset() {
 	m.n = 0
 	m.sparse = nil
 	m.count = 0
+	m.clean()
+}
+
+// clean forgets which dense keys were written.
+func (m *memoTable) clean() { m.lo, m.hi = math.MaxInt, 0 }
+
+// dirty notes that the dense key was written.
+func (m *memoTable) dirty(key uint64) {
+	m.lo = min(m.lo, int(key))
+	m.hi = max(m.hi, int(key)+1)
 }
 
 // dense returns the cell of a dense key below m.n.
@@ -411,6 +399,7 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 			}
 		}
 		*d = c
+		m.dirty(key)
 		return nil
 	}
 	if bigKey == "" && key < uint64(m.n)+4096 && key < 1<<32 {
@@ -420,6 +409,7 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 		}
 		m.extend(key)
 		*m.dense(key) = c
+		m.dirty(key)
 		return nil
 	}
 	if m.sparse == nil {

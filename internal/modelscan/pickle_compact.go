@@ -1,0 +1,225 @@
+package modelscan
+
+// The heap is compacted by copying (Cheney-style) what the roots (stack, memo, pending
+// persistent ids, overrides) still reach, generationally: a minor compaction moves only the
+// young generation, what was allocated since the last compaction, to the end of the old one,
+// which it never copies again; old containers whose items changed since (remember) are roots
+// of a minor compaction too. Once the old generation has grown to oldLimit (garbage collects
+// there when a memo key is overwritten or the stack drops what a minor compaction kept), a
+// full compaction copies everything reachable into a fresh heap.
+//
+// A pickle of millions of objects that memoizes some of them (a state_dict's persistent ids)
+// thus copies each survivor about once, and the young generation's memory is reused from one
+// round to the next instead of being grown and zeroed.
+
+// youngBase is the allocation (in heap units, see heapBase) between two minor compactions:
+// small enough for the young generation to stay in cache, at most heapBase.
+func youngBase(l Limits) int {
+	return min(heapBase(l), 1<<18)
+}
+
+// remember notes that the items of container k changed.
+func (w *pickleWalker) remember(k uint32) {
+	h := &w.h
+	if gen(k) == 0 && k > emptyTuple && !h.comps[0][k].rem {
+		h.comps[0][k].rem = true
+		h.remembered = append(h.remembered, k)
+	}
+}
+
+// maybeCompact compacts the heap once it has used its budget.
+func (w *pickleWalker) maybeCompact() {
+	if w.h.budget > 0 {
+		return
+	}
+	if w.h.oldUnits() >= w.h.oldLimit {
+		w.compact()
+		return
+	}
+	w.minor()
+}
+
+// oldGen is the memory of an old generation.
+type oldGen struct {
+	text  arena[byte]
+	items arena[cell]
+	comps []comp
+}
+
+// mover copies texts and containers into an old generation: the young ones (a minor
+// compaction) or all of them (a full one).
+type mover struct {
+	h     *heap // moved from
+	all   bool  // move old texts and containers too
+	text  *arena[byte]
+	items *arena[cell]
+	comps *[]comp
+	fwd   [2][]uint32 // where each old and young container went, 0 if not yet moved
+	full  bool        // an arena is full
+}
+
+func (m *mover) move(c *cell) {
+	if n := c.tlen(); n != 0 && (m.all || gen(c.toff) == 1) {
+		off, s, ok := m.text.alloc(int(n))
+		if !ok {
+			m.full = true
+			return
+		}
+		copy(s, m.h.textAt(c.toff, n))
+		c.toff = off
+	}
+	if k := c.comp(); k > emptyTuple && (m.all || gen(k) == 1) {
+		fwd := m.fwd[gen(k)]
+		if f := fwd[k&^youngBit]; f != 0 {
+			c.setComp(f)
+			return
+		}
+		p := *m.h.comp(k)
+		off, s, ok := m.items.alloc(int(p.cap))
+		if !ok || len(*m.comps) >= maxArena {
+			m.full = true
+			return
+		}
+		copy(s, m.h.itemsAt(p.off, p.cap))
+		p.off = off
+		*m.comps = append(*m.comps, p)
+		f := uint32(len(*m.comps) - 1)
+		fwd[k&^youngBit] = f
+		c.setComp(f)
+	}
+}
+
+// scan moves what the moved containers from index first on refer to, and what those refer
+// to, until nothing is left.
+func (m *mover) scan(first int) {
+	for i := first; i < len(*m.comps); i++ {
+		p := (*m.comps)[i]
+		items := m.items.at(p.off, uint32(p.cap))
+		for j := range items {
+			m.move(&items[j])
+		}
+	}
+}
+
+// fwdTable returns forwarding table g for n containers, cleared.
+func (w *pickleWalker) fwdTable(g, n int) []uint32 {
+	if cap(w.fwd[g]) < n {
+		w.fwd[g] = make([]uint32, n, 2*n)
+	}
+	w.fwd[g] = w.fwd[g][:n]
+	clear(w.fwd[g])
+	return w.fwd[g]
+}
+
+// moveRoots moves what the roots reach, and returns how many roots it looked at. A minor
+// compaction looks at the memo keys and the pending ids written since the last compaction
+// only: the others reach the old generation alone.
+func (w *pickleWalker) moveRoots(m *mover) int {
+	roots := len(w.stack) + len(w.memo.sparse) + len(w.overrides)
+	for i := range w.stack {
+		m.move(&w.stack[i])
+	}
+	lo, hi := 0, w.memo.n
+	if !m.all {
+		lo, hi = w.memo.lo, min(w.memo.hi, w.memo.n)
+	}
+	for i := lo; i < hi; i++ {
+		if c := w.memo.dense(uint64(i)); c.kind() != kUnset {
+			m.move(c)
+		}
+	}
+	roots += max(hi-lo, 0)
+	w.memo.clean()
+	for k, c := range w.memo.sparse {
+		m.move(&c)
+		w.memo.sparse[k] = c
+	}
+	first := 0
+	if !m.all {
+		first = w.pendingOld
+	}
+	for i := first; i < len(w.pending); i++ {
+		m.move(&w.pending[i])
+	}
+	roots += len(w.pending) - first
+	w.pendingOld = len(w.pending)
+	for k, c := range w.overrides {
+		m.move(&c)
+		w.overrides[k] = c
+	}
+	return roots
+}
+
+// minor moves what is still reachable in the young generation to the old one.
+func (w *pickleWalker) minor() {
+	h := &w.h
+	w.compactions[0]++
+	first := len(h.comps[0])
+	m := &mover{h: h, text: &h.text[0], items: &h.items[0], comps: &h.comps[0]}
+	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
+	roots := w.moveRoots(m)
+	// Old containers written since the last compaction: items moved out of the old
+	// generation (a growing list) move like a young container's, those still there are
+	// looked at where they are. Each is looked at once, so no cell is moved twice.
+	for _, k := range h.remembered {
+		p := &h.comps[0][k]
+		p.rem = false
+		if gen(p.off) == 1 {
+			off, s, ok := h.items[0].alloc(int(p.cap))
+			if !ok {
+				m.full = true
+				continue
+			}
+			copy(s, h.itemsAt(p.off, p.cap))
+			p.off = off
+		}
+		items := h.itemsAt(p.off, p.n)
+		for i := range items {
+			m.move(&items[i])
+		}
+	}
+	roots += len(h.remembered)
+	h.remembered = h.remembered[:0]
+	m.scan(first)
+	if m.full {
+		w.heapFull = true
+	}
+	h.text[1].reset()
+	h.items[1].reset()
+	h.comps[1] = h.comps[1][:0]
+	// Looking at the roots costs little next to copying: they count for a quarter.
+	h.budget = youngBase(w.lim) + roots/4
+}
+
+// compact copies everything reachable from the roots into a fresh old generation, reusing
+// the memory of the one before last. The next full compaction waits until the old
+// generation has grown by as much again as survived this one, plus heapBase.
+func (w *pickleWalker) compact() {
+	h := &w.h
+	w.compactions[1]++
+	for _, k := range h.remembered {
+		h.comps[0][k].rem = false
+	}
+	h.remembered = h.remembered[:0]
+	sp := &w.spare
+	sp.text.reset()
+	sp.items.reset()
+	sp.text.shift, sp.items.shift = h.text[0].shift, h.items[0].shift
+	sp.comps = append(sp.comps[:0], comp{}, comp{})
+	m := &mover{h: h, all: true, text: &sp.text, items: &sp.items, comps: &sp.comps}
+	m.fwd[0] = w.fwdTable(0, len(h.comps[0]))
+	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
+	roots := w.moveRoots(m)
+	m.scan(emptyTuple + 1)
+	if m.full {
+		w.heapFull = true
+	}
+	h.text[0], sp.text = sp.text, h.text[0]
+	h.items[0], sp.items = sp.items, h.items[0]
+	h.comps[0], sp.comps = sp.comps, h.comps[0]
+	h.text[1].reset()
+	h.items[1].reset()
+	h.comps[1] = h.comps[1][:0]
+	h.oldLimit = heapBase(w.lim) + 2*h.oldUnits()
+	h.budget = youngBase(w.lim) + roots/4
+}
