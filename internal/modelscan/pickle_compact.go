@@ -59,7 +59,7 @@ type mover struct {
 }
 
 func (m *mover) move(c *cell) {
-	if n := c.tlen(); n != 0 && (m.all || gen(c.toff) == 1) {
+	if n := c.tlen(); n != 0 && m.all {
 		off, s, ok := m.text.alloc(int(n))
 		if !ok {
 			m.full = true
@@ -82,11 +82,20 @@ func (m *mover) move(c *cell) {
 		}
 		copy(s, m.h.itemsAt(p.off, p.cap))
 		p.off = off
-		*m.comps = append(*m.comps, p)
+		*m.comps = appendComp(*m.comps, p)
 		f := uint32(len(*m.comps) - 1)
 		fwd[k&^youngBit] = f
 		c.setComp(f)
 	}
+}
+
+// appendComp appends p to s, doubling its capacity when it must grow: append grows large
+// slices by a quarter, which copies the old generation's containers over and over.
+func appendComp(s []comp, p comp) []comp {
+	if len(s) == cap(s) {
+		s = append(make([]comp, 0, max(2*cap(s), 256)), s...)
+	}
+	return append(s, p)
 }
 
 // scan moves what the moved containers from index first on refer to, and what those refer
@@ -155,7 +164,7 @@ func (w *pickleWalker) minor() {
 	h := &w.h
 	w.compactions[0]++
 	first := len(h.comps[0])
-	m := &mover{h: h, text: &h.text[0], items: &h.items[0], comps: &h.comps[0]}
+	m := &mover{h: h, items: &h.items[0], comps: &h.comps[0]}
 	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
 	roots := w.moveRoots(m)
 	// Old containers written since the last compaction: items moved out of the old
@@ -184,7 +193,6 @@ func (w *pickleWalker) minor() {
 	if m.full {
 		w.heapFull = true
 	}
-	h.text[1].reset()
 	h.items[1].reset()
 	h.comps[1] = h.comps[1][:0]
 	// Looking at the roots costs little next to copying: they count for a quarter.
@@ -204,7 +212,7 @@ func (w *pickleWalker) compact() {
 	sp := &w.spare
 	sp.text.reset()
 	sp.items.reset()
-	sp.text.shift, sp.items.shift = h.text[0].shift, h.items[0].shift
+	sp.text.shift, sp.items.shift = h.text.shift, h.items[0].shift
 	sp.comps = append(sp.comps[:0], comp{}, comp{})
 	m := &mover{h: h, all: true, text: &sp.text, items: &sp.items, comps: &sp.comps}
 	m.fwd[0] = w.fwdTable(0, len(h.comps[0]))
@@ -214,10 +222,9 @@ func (w *pickleWalker) compact() {
 	if m.full {
 		w.heapFull = true
 	}
-	h.text[0], sp.text = sp.text, h.text[0]
+	h.text, sp.text = sp.text, h.text
 	h.items[0], sp.items = sp.items, h.items[0]
 	h.comps[0], sp.comps = sp.comps, h.comps[0]
-	h.text[1].reset()
 	h.items[1].reset()
 	h.comps[1] = h.comps[1][:0]
 	h.oldLimit = heapBase(w.lim) + 2*h.oldUnits()

@@ -76,12 +76,14 @@ type comp struct {
 // refItem reports whether c makes a container worth keeping in the memo.
 func refItem(c cell) bool { return c.isRef() || c.kind() == kDtype }
 
-// heap holds the texts and items of cells in two generations, each its own address space:
-// what was allocated since the last compaction (young, the offsets and container indices
-// with youngBit set) and what survived a compaction (old). See pickle_compact.go.
+// heap holds the texts and items of cells. Containers are in two generations, each its own
+// address space: what was allocated since the last compaction (young, the item offsets and
+// container indices with youngBit set) and what survived a compaction (old). Texts are
+// allocated old: most that are kept are names the memo keeps, so a minor compaction would
+// only copy them. See pickle_compact.go.
 type heap struct {
-	text  [2]arena[byte] // old, young
-	items [2]arena[cell]
+	text  arena[byte]
+	items [2]arena[cell] // old, young
 	comps [2][]comp // old ones start with none and emptyTuple
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
@@ -100,7 +102,7 @@ const youngBit = 1 << 31
 func gen(off uint32) uint32 { return off >> 31 }
 
 // textAt is the n bytes of text at off.
-func (h *heap) textAt(off, n uint32) []byte { return h.text[gen(off)].at(off&^youngBit, n) }
+func (h *heap) textAt(off, n uint32) []byte { return h.text.at(off, n) }
 
 // itemsAt is the n items at off.
 func (h *heap) itemsAt(off uint32, n int32) []cell {
@@ -114,7 +116,7 @@ func (h *heap) itemsAt(off uint32, n int32) []cell {
 func (h *heap) comp(k uint32) *comp { return &h.comps[gen(k)][k&^youngBit] }
 
 // oldUnits is the size of the old generation in budget units.
-func (h *heap) oldUnits() int { return h.text[0].n/16 + h.items[0].n + len(h.comps[0]) }
+func (h *heap) oldUnits() int { return h.text.n/16 + h.items[0].n + len(h.comps[0]) }
 
 // emptyTuple is the composite every empty tuple shares: tuples are never mutated.
 const emptyTuple = 1
@@ -128,8 +130,9 @@ func heapBase(l Limits) int {
 
 func (h *heap) init(lim Limits) {
 	ts, is := arenaShifts(lim)
+	h.text.shift = ts
 	for g := range 2 {
-		h.text[g].shift, h.items[g].shift = ts, is
+		h.items[g].shift = is
 	}
 	h.comps[0] = make([]comp, 2, 64) // none, emptyTuple
 	h.reset(lim)
@@ -147,8 +150,8 @@ func arenaShifts(lim Limits) (text, items uint) {
 
 // reset empties the heap, keeping its memory.
 func (h *heap) reset(lim Limits) {
+	h.text.reset()
 	for g := range 2 {
-		h.text[g].reset()
 		h.items[g].reset()
 	}
 	h.comps[0], h.comps[1] = h.comps[0][:2], h.comps[1][:0]
@@ -164,13 +167,13 @@ func (w *pickleWalker) newText(n int) (uint32, []byte) {
 		w.heapFull = true
 		return 0, nil
 	}
-	off, s, ok := w.h.text[1].alloc(n)
+	off, s, ok := w.h.text.alloc(n)
 	if !ok {
 		w.heapFull = true
 		return 0, nil
 	}
 	w.h.budget -= n/16 + 1
-	return off | youngBit, s
+	return off, s
 }
 
 // addText stores b and returns its offset and length.
@@ -252,7 +255,7 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 	for _, it := range items {
 		refs = refs || refItem(it)
 	}
-	h.comps[1] = append(h.comps[1], comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
+	h.comps[1] = appendComp(h.comps[1], comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
 	return uint32(len(h.comps[1])-1) | youngBit
 }
