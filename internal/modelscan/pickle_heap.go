@@ -84,7 +84,7 @@ func refItem(c cell) bool { return c.isRef() || c.kind() == kDtype }
 type heap struct {
 	text  arena[byte]
 	items [2]arena[cell] // old, young
-	comps [2][]comp // old ones start with none and emptyTuple
+	comps [2][]comp      // old ones start with none and emptyTuple
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
 	budget int
