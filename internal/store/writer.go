@@ -41,9 +41,10 @@ type writeReq struct {
 // Writer funnels every event write through one goroutine that commits batches, so many small
 // requests share one transaction. Append returns only once its events are committed.
 type Writer struct {
-	app  EventAppender
-	opts WriterOptions
-	reqs chan *writeReq
+	app    EventAppender
+	opts   WriterOptions
+	reqs   chan *writeReq
+	notify chan notice
 
 	mu     sync.RWMutex
 	closed bool
@@ -58,9 +59,10 @@ func NewWriter(a EventAppender, o WriterOptions) *Writer {
 	if o.Queue <= 0 {
 		o.Queue = 1024
 	}
-	w := &Writer{app: a, opts: o, reqs: make(chan *writeReq, o.Queue)}
-	w.wg.Add(1)
+	w := &Writer{app: a, opts: o, reqs: make(chan *writeReq, o.Queue), notify: make(chan notice, 64)}
+	w.wg.Add(2)
 	go w.loop()
+	go w.notifier()
 	return w
 }
 
@@ -100,6 +102,7 @@ func (w *Writer) Close() {
 
 func (w *Writer) loop() {
 	defer w.wg.Done()
+	defer close(w.notify)
 	var batch []*writeReq
 	for {
 		first, ok := <-w.reqs
@@ -165,7 +168,23 @@ func (w *Writer) commit(batch []*writeReq, n int) {
 	if w.opts.Observe != nil {
 		w.opts.Observe(n, inserted, time.Since(start), err)
 	}
-	for _, r := range batch {
-		r.done <- err
+	// Waking the waiting requests is left to another goroutine: each wake-up can cost the
+	// writer its processor, and the writer is the one goroutine every commit waits for.
+	done := make([]*writeReq, len(batch))
+	copy(done, batch)
+	w.notify <- notice{done, err}
+}
+
+type notice struct {
+	reqs []*writeReq
+	err  error
+}
+
+func (w *Writer) notifier() {
+	defer w.wg.Done()
+	for n := range w.notify {
+		for _, r := range n.reqs {
+			r.done <- n.err
+		}
 	}
 }

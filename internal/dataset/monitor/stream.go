@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -57,8 +56,8 @@ func (m *Monitor) inference(ev event.Event) []finding.Finding {
 	if m.cfg.Streaming.Disabled {
 		return nil
 	}
-	var d inferenceData
-	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Endpoint == "" || len(d.Features) == 0 {
+	d, err := parseInference(ev.Data)
+	if err != nil || d.Endpoint == "" || len(d.Features) == 0 {
 		return nil
 	}
 	m.mu.Lock()
