@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,8 @@ func main() {
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
 	var seq atomic.Int64
+	ts := templates(8192)
+	prefix := []byte(fmt.Sprintf("bench-%d-", os.Getpid()))
 	var acked, failed, throttled atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -57,7 +60,7 @@ func main() {
 					<-tick
 				}
 				buf.Reset()
-				body(&buf, rng, &seq, *batch)
+				body(&buf, rng, ts, prefix, &seq, *batch)
 				req, _ := http.NewRequest("POST", *url+"/v1/events", bytes.NewReader(buf.Bytes()))
 				req.Header.Set("Authorization", "Bearer "+*token)
 				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
@@ -110,33 +113,63 @@ func authResult(rng *rand.Rand) string {
 var endpoints = []string{"fraud-api", "churn-api", "reco-api"}
 var datasets = []string{"customers", "transactions", "clickstream"}
 
-// body writes a batch with the mix a real deployment sends: mostly inference requests, some data,
-// training, model and access events.
-func body(b *bytes.Buffer, rng *rand.Rand, seq *atomic.Int64, n int) {
+// event writes one event of the mix a real deployment sends: mostly inference requests, some
+// data, model and access events, with id and time as given.
+func event(b *bytes.Buffer, rng *rand.Rand, id, now string) {
+	r := rng.IntN(100)
+	switch {
+	case r < 80:
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//gateway/%s","type":"pipewarden.inference.request","time":"%s","subject":%q,"data":{"endpoint":%q,"client":"key-%04d","status":%d,"latency_ms":%.2f,"features":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}}`,
+			id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], rng.IntN(5000), []int{200, 200, 200, 200, 400, 500}[rng.IntN(6)], rng.Float64()*20,
+			rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64())
+	case r < 90:
+		ds := datasets[r%3]
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//ingest/%s","type":"pipewarden.data.batch","time":"%s","subject":%q,"data":{"dataset":%q,"source":"s3://lake/%s","path":"part-%05d.parquet","rows":%d,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"},{"name":"region","type":"string"}],"digest":"sha256:%016x"}}`,
+			id, ds, now, ds, ds, ds, rng.IntN(1000), 1000+rng.IntN(100000), rng.Uint64())
+	case r < 95:
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//iam","type":"pipewarden.access.auth","time":"%s","subject":"user-%d","data":{"principal":"user-%d","result":%q,"source_ip":"10.0.%d.%d"}}`,
+			id, now, r, r, authResult(rng), rng.IntN(255), rng.IntN(255))
+	default:
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//registry","type":"pipewarden.model.artifact","time":"%s","subject":"fraud-detector","data":{"model":"fraud-detector","version":"%d","digest":"sha256:%016x","action":"registered","actor":"ci-bot","signed":true,"path":"models/fraud"}}`,
+			id, now, rng.IntN(50), rng.Uint64())
+	}
+}
+
+// template is an event cut around its id and time: pre + id + mid + time + post.
+type template struct{ pre, mid, post []byte }
+
+// templates formats n events once, so that building a request costs the load generator (which
+// shares the machine with the daemon) a few copies per event instead of a fmt.Fprintf.
+func templates(n int) []template {
+	rng := rand.New(rand.NewPCG(7, 42))
+	ts := make([]template, n)
+	var b bytes.Buffer
+	for i := range ts {
+		b.Reset()
+		event(&b, rng, "\x00", "\x01")
+		e := b.Bytes()
+		a, c := bytes.IndexByte(e, 0), bytes.IndexByte(e, 1)
+		ts[i] = template{pre: bytes.Clone(e[:a]), mid: bytes.Clone(e[a+1 : c]), post: bytes.Clone(e[c+1:])}
+	}
+	return ts
+}
+
+// body writes a batch of n events drawn from the templates, each with a new id.
+func body(b *bytes.Buffer, rng *rand.Rand, ts []template, prefix []byte, seq *atomic.Int64, n int) {
 	b.WriteByte('[')
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now().UTC().AppendFormat(nil, time.RFC3339Nano)
+	var num [20]byte
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		id := seq.Add(1)
-		r := rng.IntN(100)
-		switch {
-		case r < 80:
-			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//gateway/%s","type":"pipewarden.inference.request","time":%q,"subject":%q,"data":{"endpoint":%q,"client":"key-%04d","status":%d,"latency_ms":%.2f,"features":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}}`,
-				os.Getpid(), id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], rng.IntN(5000), []int{200, 200, 200, 200, 400, 500}[rng.IntN(6)], rng.Float64()*20,
-				rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64())
-		case r < 90:
-			ds := datasets[r%3]
-			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//ingest/%s","type":"pipewarden.data.batch","time":%q,"subject":%q,"data":{"dataset":%q,"source":"s3://lake/%s","path":"part-%05d.parquet","rows":%d,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"},{"name":"region","type":"string"}],"digest":"sha256:%016x"}}`,
-				os.Getpid(), id, ds, now, ds, ds, ds, rng.IntN(1000), 1000+rng.IntN(100000), rng.Uint64())
-		case r < 95:
-			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//iam","type":"pipewarden.access.auth","time":%q,"subject":"user-%d","data":{"principal":"user-%d","result":%q,"source_ip":"10.0.%d.%d"}}`,
-				os.Getpid(), id, now, r, r, authResult(rng), rng.IntN(255), rng.IntN(255))
-		default:
-			fmt.Fprintf(b, `{"specversion":"1.0","id":"bench-%d-%d","source":"//registry","type":"pipewarden.model.artifact","time":%q,"subject":"fraud-detector","data":{"model":"fraud-detector","version":"%d","digest":"sha256:%016x","action":"registered","actor":"ci-bot","signed":true,"path":"models/fraud"}}`,
-				os.Getpid(), id, now, rng.IntN(50), rng.Uint64())
-		}
+		t := &ts[rng.IntN(len(ts))]
+		b.Write(t.pre)
+		b.Write(prefix)
+		b.Write(strconv.AppendInt(num[:0], seq.Add(1), 10))
+		b.Write(t.mid)
+		b.Write(now)
+		b.Write(t.post)
 	}
 	b.WriteByte(']')
 }
