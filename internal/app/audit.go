@@ -97,6 +97,7 @@ func toMap(v any) map[string]any {
 // and moves the saved position past them. Retries of stored events (Seq 0) were audited the
 // first time.
 func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
+	a.paceEventAudit(ctx)
 	a.tailMu.Lock()
 	defer a.tailMu.Unlock()
 	recs := make([]audit.Record, 0, len(evs))
@@ -111,13 +112,40 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 			Data: map[string]any{"id": e.ID, "type": e.Type, "source": e.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": e.Stage(), "seq": e.Seq}})
 		last = max(last, e.Seq)
 	}
-	if len(recs) == 0 || a.auditRecords(ctx, recs...) != nil {
+	if len(recs) == 0 {
+		return
+	}
+	err := a.auditRecords(ctx, recs...)
+	a.lastEventAudit = time.Now()
+	if err != nil {
 		return
 	}
 	// The position is saved to the store about once a second (saveAuditCursor), not per batch:
 	// a write per batch would compete with ingestion for the store's one writer. The records
 	// carry their seq, so the position is also recoverable from the log itself.
 	a.audited = last
+}
+
+// eventAuditEvery is the least time between two appends of event records. Every append ends
+// with an fsync, and on one disk those fsyncs queue with the store's commit fsyncs, which the
+// clients wait for; event records need no fsync of their own to be safe (events are durable in
+// the store, and catch-up audits whatever a crash left out), so they are gathered: events that
+// arrive meanwhile wait in the bus queue and go in the next append.
+const eventAuditEvery = 50 * time.Millisecond
+
+// paceEventAudit waits out the rest of eventAuditEvery since the previous event append. Only
+// the bus's audit subscriber calls it (lastEventAudit is that goroutine's).
+func (a *App) paceEventAudit(ctx context.Context) {
+	wait := eventAuditEvery - time.Since(a.lastEventAudit)
+	if wait <= 0 || a.lastEventAudit.IsZero() {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // saveAuditCursor stores the audited position when it moved.

@@ -168,8 +168,15 @@ func (w *Writer) commit(batch []*writeReq, n int) {
 	if w.opts.Observe != nil {
 		w.opts.Observe(n, inserted, time.Since(start), err)
 	}
-	// Waking the waiting requests is left to another goroutine: each wake-up can cost the
-	// writer its processor, and the writer is the one goroutine every commit waits for.
+	// Waking many waiting requests is left to another goroutine: each wake-up can cost the
+	// writer its processor, and the writer is the one goroutine every commit waits for. One
+	// or two are woken here, which is quicker for them.
+	if len(batch) <= 2 {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
 	done := make([]*writeReq, len(batch))
 	copy(done, batch)
 	w.notify <- notice{done, err}

@@ -35,13 +35,13 @@ type Options struct {
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	w   *sql.DB // one connection: SQLite has one writer anyway
-	r   *sql.DB // readers, concurrent under WAL
-	cp  *sql.DB // the background checkpointer's connection
+	w  *sql.DB // one connection: SQLite has one writer anyway
+	r  *sql.DB // readers, concurrent under WAL
+	cp *sql.DB // the background checkpointer's connection
 
 	stopCP, cpDone chan struct{}
 	closeOnce      sync.Once
-	now func() time.Time
+	now            func() time.Time
 
 	insEvent  *sql.Stmt
 	insEvents *sql.Stmt // insertChunk rows at once
@@ -142,7 +142,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 
 // checkpointInterval is how often the background checkpointer copies the WAL into the
 // database file.
-const checkpointInterval = 250 * time.Millisecond
+const checkpointInterval = time.Second
 
 func (s *Store) checkpointLoop() {
 	defer close(s.cpDone)
