@@ -33,8 +33,12 @@ type pickleWalker struct {
 	h     heap
 	spare oldGen      // the old generation's previous memory, reused by the next full compaction
 	fwd   [2][]uint32 // compaction's forwarding tables, reused
-	// compactions counts the minor and the full compactions, for tests.
-	compactions [2]int
+	// lastName is the last str or bytes cell made of name bytes, whose text keepInMemo need
+	// not look at again when it is memoized right away (the pickler's way).
+	lastName cell
+	// compactions counts the minor compactions, the full ones and those of the full ones
+	// that moved texts, for tests.
+	compactions [3]int
 	proto       int
 	ops         int64
 	// nextCheck is the opcode count at which the per-opcode limit, the time budget and the
@@ -203,6 +207,7 @@ func (w *pickleWalker) walk() (cell, error) {
 	if len(w.overrides) == 0 {
 		// Nothing outlives the previous pickle: start the heap afresh, keeping its memory.
 		w.h.reset(w.lim)
+		w.lastName = cell{} // texts are overwritten
 	}
 	r := w.r
 	for {
@@ -244,6 +249,15 @@ func (w *pickleWalker) walk() (cell, error) {
 			} else {
 				err = w.put(op, start)
 			}
+		case opLongBinPut:
+			if r.w-r.r >= 4 && len(w.stack) > 0 && (len(w.marks) == 0 || w.marks[len(w.marks)-1] < len(w.stack)) {
+				key := binary.LittleEndian.Uint32(r.buf[r.r:])
+				r.r += 4
+				r.off += 4
+				err = w.memoPut(uint64(key), "", w.stack[len(w.stack)-1])
+			} else {
+				err = w.put(op, start)
+			}
 		case opBinGet, opLongBinGet:
 			n := 1
 			if op == opLongBinGet {
@@ -281,11 +295,31 @@ func (w *pickleWalker) walk() (cell, error) {
 				}
 				if nameBytes(b) {
 					c.setText(w.addText(b))
+					w.lastName = c
 				}
 				err = w.push(c)
 			} else {
 				err = w.lengthPrefixed(op, start)
 			}
+		case opBinUnicode:
+			// A name of at most maxNameLen bytes already in the buffer; the rest as any
+			// length-prefixed argument.
+			if r.w-r.r >= 4 {
+				n := int64(binary.LittleEndian.Uint32(r.buf[r.r:]))
+				if n <= maxNameLen && n <= w.lim.MaxStringBytes && int64(r.w-r.r-4) >= n && n <= r.remaining()-4 {
+					b := r.buf[r.r+4 : r.r+4+int(n)]
+					r.r += 4 + int(n)
+					r.off += 4 + n
+					c := mkCell(kStr, n)
+					if nameBytes(b) {
+						c.setText(w.addText(b))
+						w.lastName = c
+					}
+					err = w.push(c)
+					break
+				}
+			}
+			err = w.lengthPrefixed(op, start)
 		case opBinInt1:
 			if r.r < r.w {
 				b := r.buf[r.r]

@@ -32,7 +32,7 @@ func (w *pickleWalker) maybeCompact() {
 	if w.h.budget > 0 {
 		return
 	}
-	if w.h.oldUnits() >= w.h.oldLimit {
+	if w.h.oldUnits() >= w.h.oldLimit || w.h.text.n >= w.h.textLimit {
 		w.compact()
 		return
 	}
@@ -50,16 +50,33 @@ type oldGen struct {
 // compaction) or all of them (a full one).
 type mover struct {
 	h     *heap // moved from
-	all   bool  // move old texts and containers too
-	text  *arena[byte]
-	items *arena[cell]
-	comps *[]comp
-	fwd   [2][]uint32 // where each old and young container went, 0 if not yet moved
-	full  bool        // an arena is full
+	all   bool  // move old containers too
+	texts bool  // move texts (only a full compaction may)
+	// textRefs sums the lengths of the texts the cells a full compaction looked at refer to:
+	// the live text, or more when cells share a text.
+	textRefs int
+	text     *arena[byte]
+	items    *arena[cell]
+	comps    *[]comp
+	fwd      [2][]uint32 // where each old and young container went, 0 if not yet moved
+	full     bool        // an arena is full
 }
 
+// wants reports whether move has anything to do for c: most cells a minor compaction looks
+// at refer to nothing young, which is decided inline.
+func (m *mover) wants(c cell) bool {
+	return m.all || compKinds>>(c.lk&0xff)&1 != 0 && uint32(c.n)&youngBit != 0
+}
+
+// compKinds has bit k set for the kinds that hasComp.
+const compKinds uint64 = 1<<kTuple | 1<<kList | 1<<kDict | 1<<kSet | 1<<kCall | 1<<kPersist
+
+// move moves what c refers to and makes c refer to where it went.
 func (m *mover) move(c *cell) {
 	if n := c.tlen(); n != 0 && m.all {
+		m.textRefs += int(n)
+	}
+	if n := c.tlen(); n != 0 && m.texts {
 		off, s, ok := m.text.alloc(int(n))
 		if !ok {
 			m.full = true
@@ -105,7 +122,9 @@ func (m *mover) scan(first int) {
 		p := (*m.comps)[i]
 		items := m.items.at(p.off, uint32(p.cap))
 		for j := range items {
-			m.move(&items[j])
+			if m.wants(items[j]) {
+				m.move(&items[j])
+			}
 		}
 	}
 }
@@ -126,14 +145,16 @@ func (w *pickleWalker) fwdTable(g, n int) []uint32 {
 func (w *pickleWalker) moveRoots(m *mover) int {
 	roots := len(w.stack) + len(w.memo.sparse) + len(w.overrides)
 	for i := range w.stack {
-		m.move(&w.stack[i])
+		if m.wants(w.stack[i]) {
+			m.move(&w.stack[i])
+		}
 	}
 	lo, hi := 0, w.memo.n
 	if !m.all {
 		lo, hi = w.memo.lo, min(w.memo.hi, w.memo.n)
 	}
 	for i := lo; i < hi; i++ {
-		if c := w.memo.dense(uint64(i)); c.kind() != kUnset {
+		if c := w.memo.dense(uint64(i)); c.kind() != kUnset && m.wants(*c) {
 			m.move(c)
 		}
 	}
@@ -199,12 +220,21 @@ func (w *pickleWalker) minor() {
 	h.budget = youngBase(w.lim) + roots/4
 }
 
-// compact copies everything reachable from the roots into a fresh old generation, reusing
-// the memory of the one before last. The next full compaction waits until the old
-// generation has grown by as much again as survived this one, plus heapBase.
+// compact copies every container reachable from the roots into a fresh old generation,
+// reusing the memory of the one before last, and the texts too once they have reached
+// textLimit. The next full compaction waits until the old generation has grown by as much
+// again as survived this one, plus heapBase; the texts are moved again once they have grown
+// by as much again as the cells refer to, plus 16 * heapBase bytes. Texts are mostly the
+// names the memo keeps for as long as the pickle lasts: moving them would copy them for
+// nothing.
 func (w *pickleWalker) compact() {
 	h := &w.h
 	w.compactions[1]++
+	texts := h.text.n >= h.textLimit
+	if texts {
+		w.compactions[2]++
+		w.lastName = cell{} // texts move
+	}
 	for _, k := range h.remembered {
 		h.comps[0][k].rem = false
 	}
@@ -213,8 +243,11 @@ func (w *pickleWalker) compact() {
 	sp.text.reset()
 	sp.items.reset()
 	sp.text.shift, sp.items.shift = h.text.shift, h.items[0].shift
+	if need := len(h.comps[0]) + len(h.comps[1]); cap(sp.comps) < need {
+		sp.comps = make([]comp, 0, need) // room for all: appendComp never copies
+	}
 	sp.comps = append(sp.comps[:0], comp{}, comp{})
-	m := &mover{h: h, all: true, text: &sp.text, items: &sp.items, comps: &sp.comps}
+	m := &mover{h: h, all: true, texts: texts, text: &sp.text, items: &sp.items, comps: &sp.comps}
 	m.fwd[0] = w.fwdTable(0, len(h.comps[0]))
 	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
 	roots := w.moveRoots(m)
@@ -222,11 +255,14 @@ func (w *pickleWalker) compact() {
 	if m.full {
 		w.heapFull = true
 	}
-	h.text, sp.text = sp.text, h.text
+	if texts {
+		h.text, sp.text = sp.text, h.text
+	}
 	h.items[0], sp.items = sp.items, h.items[0]
 	h.comps[0], sp.comps = sp.comps, h.comps[0]
 	h.items[1].reset()
 	h.comps[1] = h.comps[1][:0]
 	h.oldLimit = heapBase(w.lim) + 2*h.oldUnits()
+	h.textLimit = 16*heapBase(w.lim) + 2*m.textRefs
 	h.budget = youngBase(w.lim) + roots/4
 }

@@ -88,9 +88,10 @@ type heap struct {
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
 	budget int
-	// oldLimit is the size of the old generation (in budget units) at which the next
-	// compaction is a full one.
-	oldLimit int
+	// oldLimit is the size of the old generation's containers (items and records) at which
+	// the next compaction is a full one, textLimit the size of the text (bytes) at which a
+	// full compaction moves the texts too.
+	oldLimit, textLimit int
 	// remembered are the old containers whose items changed since the last compaction: they
 	// may hold young cells, so a minor compaction scans them as roots.
 	remembered []uint32
@@ -115,8 +116,8 @@ func (h *heap) itemsAt(off uint32, n int32) []cell {
 // comp is the container record k.
 func (h *heap) comp(k uint32) *comp { return &h.comps[gen(k)][k&^youngBit] }
 
-// oldUnits is the size of the old generation in budget units.
-func (h *heap) oldUnits() int { return h.text.n/16 + h.items[0].n + len(h.comps[0]) }
+// oldUnits is the size of the old generation's containers in budget units.
+func (h *heap) oldUnits() int { return h.items[0].n + len(h.comps[0]) }
 
 // emptyTuple is the composite every empty tuple shares: tuples are never mutated.
 const emptyTuple = 1
@@ -155,7 +156,7 @@ func (h *heap) reset(lim Limits) {
 		h.items[g].reset()
 	}
 	h.comps[0], h.comps[1] = h.comps[0][:2], h.comps[1][:0]
-	h.oldLimit = heapBase(lim)
+	h.oldLimit, h.textLimit = heapBase(lim), 16*heapBase(lim)
 	h.remembered = h.remembered[:0]
 	h.budget = youngBase(lim)
 }
@@ -308,6 +309,9 @@ func (w *pickleWalker) describe(c cell) string {
 func (w *pickleWalker) keepInMemo(c cell) bool {
 	switch c.kind() {
 	case kStr, kBytes:
+		if c.tlen() != 0 && c == w.lastName {
+			return true
+		}
 		return c.tlen() != 0 && int64(c.tlen()) == c.n && nameLike(w.text(c))
 	case kGlobal, kModule, kModuleDict, kAttrGetter, kDtype, kInt, kBigInt, kNone, kBool:
 		return true
