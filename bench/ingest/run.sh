@@ -19,15 +19,18 @@ start() { # config yaml; a fresh daemon, so one phase's backlog never slows the 
   for _ in $(seq 100); do [ -s "$tmp/data/admin.token" ] && grep -q listening "$tmp/out" && break; sleep 0.1; done
   tok="$(cat "$tmp/data/admin.token")"
 }
-stop() { kill "$pid"; wait "$pid" || true; pid=""; }
+cpu() { # CPU seconds the daemon has used (user + system)
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat"
+}
+stop() { echo "   daemon CPU: $(cpu) s"; kill "$pid"; wait "$pid" || true; pid=""; }
 run() { # name, config yaml
   start "$2"
   echo "== $1: single events at 1000 requests/s"
   "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 8 -rps 1000 -d "${secs}s"
   stop
   start "$2"
-  echo "== $1: batches of 100, 8 clients"
-  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 100 -c 8 -d "${secs}s"
+  echo "== $1: batches of 100, 16 clients"
+  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 100 -c 16 -d "${secs}s"
   stop
 }
 run "default (synchronous=full, every detector on)" ""
