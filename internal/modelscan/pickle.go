@@ -37,8 +37,10 @@ type pickleWalker struct {
 	// not look at again when it is memoized right away (the pickler's way).
 	lastName cell
 	// compactions counts the minor compactions, the full ones and those of the full ones
-	// that moved texts, for tests.
+	// that moved texts; maxOld is the largest old generation a compaction saw (containers,
+	// in budget units). For tests.
 	compactions [3]int
+	maxOld      int
 	proto       int
 	ops         int64
 	// nextCheck is the opcode count at which the per-opcode limit, the time budget and the
@@ -1104,6 +1106,9 @@ func (w *pickleWalker) appendItems(h uint32, items []cell) {
 			return
 		}
 		clear(s[copy(s, w.h.itemsAt(p.off, p.n)):])
+		if gen(h) == 0 && gen(p.off) == 0 {
+			w.h.garbage += int(p.cap) // the old generation's items left behind
+		}
 		w.h.budget -= c
 		p.off, p.cap = off|youngBit, int32(c)
 	}

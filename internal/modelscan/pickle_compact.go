@@ -18,6 +18,14 @@ func youngBase(l Limits) int {
 	return min(heapBase(l), 1<<18)
 }
 
+// dropped notes that the memo no longer refers to c: what c refers to in the old generation
+// may have become garbage.
+func (w *pickleWalker) dropped(c cell) {
+	if k := c.comp(); k > emptyTuple && gen(k) == 0 {
+		w.h.garbage += int(w.h.comps[0][k].cap) + 1
+	}
+}
+
 // remember notes that the items of container k changed.
 func (w *pickleWalker) remember(k uint32) {
 	h := &w.h
@@ -32,7 +40,9 @@ func (w *pickleWalker) maybeCompact() {
 	if w.h.budget > 0 {
 		return
 	}
-	if w.h.oldUnits() >= w.h.oldLimit || w.h.text.n >= w.h.textLimit {
+	h := &w.h
+	w.maxOld = max(w.maxOld, h.oldUnits())
+	if old := h.oldUnits(); 2*h.garbage >= old+heapBase(w.lim) || old >= h.oldLimit || h.text.n >= h.textLimit {
 		w.compact()
 		return
 	}
@@ -117,8 +127,9 @@ func appendComp(s []comp, p comp) []comp {
 
 // scan moves what the moved containers from index first on refer to, and what those refer
 // to, until nothing is left.
-func (m *mover) scan(first int) {
-	for i := first; i < len(*m.comps); i++ {
+func (m *mover) scan(first int) (next int) {
+	i := first
+	for ; i < len(*m.comps); i++ {
 		p := (*m.comps)[i]
 		items := m.items.at(p.off, uint32(p.cap))
 		for j := range items {
@@ -127,6 +138,7 @@ func (m *mover) scan(first int) {
 			}
 		}
 	}
+	return i
 }
 
 // fwdTable returns forwarding table g for n containers, cleared.
@@ -139,16 +151,20 @@ func (w *pickleWalker) fwdTable(g, n int) []uint32 {
 	return w.fwd[g]
 }
 
-// moveRoots moves what the roots reach, and returns how many roots it looked at. A minor
-// compaction looks at the memo keys and the pending ids written since the last compaction
-// only: the others reach the old generation alone.
-func (w *pickleWalker) moveRoots(m *mover) int {
-	roots := len(w.stack) + len(w.memo.sparse) + len(w.overrides)
+// moveStack moves what the stack refers to.
+func (w *pickleWalker) moveStack(m *mover) {
 	for i := range w.stack {
 		if m.wants(w.stack[i]) {
 			m.move(&w.stack[i])
 		}
 	}
+}
+
+// moveRoots moves what the roots other than the stack refer to, and returns how many roots
+// it looked at. A minor compaction looks at the memo keys and the pending ids written since
+// the last compaction only: the others reach the old generation alone.
+func (w *pickleWalker) moveRoots(m *mover) int {
+	roots := len(w.memo.sparse) + len(w.overrides)
 	lo, hi := 0, w.memo.n
 	if !m.all {
 		lo, hi = w.memo.lo, min(w.memo.hi, w.memo.n)
@@ -210,7 +226,15 @@ func (w *pickleWalker) minor() {
 	}
 	roots += len(h.remembered)
 	h.remembered = h.remembered[:0]
-	m.scan(first)
+	// What only the stack keeps is moved last: the stack soon drops most of it (a
+	// container's items between MARK and the opcode that builds it), so it counts as
+	// garbage of the old generation.
+	next := m.scan(first)
+	kept := m.items.n + len(*m.comps)
+	w.moveStack(m)
+	m.scan(next)
+	h.garbage += m.items.n + len(*m.comps) - kept
+	roots += len(w.stack)
 	if m.full {
 		w.heapFull = true
 	}
@@ -250,7 +274,8 @@ func (w *pickleWalker) compact() {
 	m := &mover{h: h, all: true, texts: texts, text: &sp.text, items: &sp.items, comps: &sp.comps}
 	m.fwd[0] = w.fwdTable(0, len(h.comps[0]))
 	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
-	roots := w.moveRoots(m)
+	w.moveStack(m)
+	roots := w.moveRoots(m) + len(w.stack)
 	m.scan(emptyTuple + 1)
 	if m.full {
 		w.heapFull = true
@@ -262,7 +287,8 @@ func (w *pickleWalker) compact() {
 	h.comps[0], sp.comps = sp.comps, h.comps[0]
 	h.items[1].reset()
 	h.comps[1] = h.comps[1][:0]
-	h.oldLimit = heapBase(w.lim) + 2*h.oldUnits()
+	h.oldLimit = 4*heapBase(w.lim) + 2*h.oldUnits()
+	h.garbage = 0
 	h.textLimit = 16*heapBase(w.lim) + 2*m.textRefs
 	h.budget = youngBase(w.lim) + roots/4
 }

@@ -176,6 +176,39 @@ func TestCompactionKeepsValues(t *testing.T) {
 	}
 }
 
+// TestOldGenerationBounded: what the old generation drops (memo keys overwritten, the stack's
+// containers a minor compaction moved) is collected by full compactions long before the
+// old generation reaches oldLimit.
+func TestOldGenerationBounded(t *testing.T) {
+	var p pk
+	p.op(opProto, 2).global("torch", "FloatStorage").put(100).op(opPop)
+	for i := 0; i < 20000; i++ {
+		// Memoized containers of an import, each dropped ten iterations later.
+		p.get(100).op(opBinInt1, 1, opTuple2).put(i % 10).op(opPop)
+		if i%2000 == 0 { // the stack's containers, moved while it holds them
+			p.op(opMark)
+			for k := 0; k < 30; k++ {
+				p.op(opBinInt1, 1, opBinInt1, 2, opTuple2)
+			}
+			p.garbage(50).op(opTuple, opPop)
+		}
+	}
+	data := p.op(opNone, opStop).Bytes()
+	s, err := New(Options{Limits: Limits{MaxInMemory: 64 << 10}}) // heapBase 256
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newPickleWalker(s.newJob(context.Background(), "t.pkl"), newByteReader(bytes.NewReader(data), int64(len(data))), 0)
+	if _, err := w.walkOne(); err != nil {
+		t.Fatal(err)
+	}
+	base := heapBase(s.lim)
+	// Its live part is a few dozen units; oldLimit is 4*base.
+	if w.compactions[1] < 5 || w.maxOld > 2*base {
+		t.Errorf("%d full compactions, old generation up to %d units, want several and at most %d", w.compactions[1], w.maxOld, 2*base)
+	}
+}
+
 func TestArena(t *testing.T) {
 	a := arena[int]{shift: 3} // chunks of 8
 	type alloc struct {

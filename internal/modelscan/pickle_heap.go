@@ -88,9 +88,13 @@ type heap struct {
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
 	budget int
-	// oldLimit is the size of the old generation's containers (items and records) at which
-	// the next compaction is a full one, textLimit the size of the text (bytes) at which a
-	// full compaction moves the texts too.
+	// garbage estimates how much of the old generation's containers (in budget units) no
+	// longer has a root: what minor compactions moved only because the stack held it, what
+	// the memo dropped, items a growing list left behind. It misses what dropped containers
+	// held. A full compaction runs once garbage outweighs the rest plus heapBase, or at the
+	// latest once the old generation's containers reach oldLimit. A full compaction moves
+	// the texts too once they reach textLimit bytes.
+	garbage             int
 	oldLimit, textLimit int
 	// remembered are the old containers whose items changed since the last compaction: they
 	// may hold young cells, so a minor compaction scans them as roots.
@@ -156,7 +160,8 @@ func (h *heap) reset(lim Limits) {
 		h.items[g].reset()
 	}
 	h.comps[0], h.comps[1] = h.comps[0][:2], h.comps[1][:0]
-	h.oldLimit, h.textLimit = heapBase(lim), 16*heapBase(lim)
+	h.oldLimit, h.textLimit = 4*heapBase(lim), 16*heapBase(lim)
+	h.garbage = 0
 	h.remembered = h.remembered[:0]
 	h.budget = youngBase(lim)
 }
@@ -404,6 +409,8 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 			if m.count > w.lim.MaxMemo {
 				return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
 			}
+		} else {
+			w.dropped(*d)
 		}
 		*d = c
 		m.dirty(key)
@@ -426,11 +433,13 @@ func (w *pickleWalker) memoPut(key uint64, bigKey string, c cell) error {
 	if k == "" {
 		k = strconv.FormatUint(key, 10)
 	}
-	if _, ok := m.sparse[k]; !ok {
+	if old, ok := m.sparse[k]; !ok {
 		m.count++
 		if m.count > w.lim.MaxMemo {
 			return limitErr("pickle memo over %d entries", w.lim.MaxMemo)
 		}
+	} else {
+		w.dropped(old)
 	}
 	m.sparse[k] = c
 	return nil
