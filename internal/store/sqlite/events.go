@@ -31,8 +31,10 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		maxSeq = max(maxSeq, ev.Seq)
 		assets.add(ev)
 	}
-	// Full chunks go through one multi-row statement (far fewer statement executions); the
-	// RETURNING clause says which ids were new, so retried events never count twice.
+	// Full chunks go through one multi-row statement (far fewer statement executions). This
+	// connection is the only writer and seq is AUTOINCREMENT, so a statement that inserted
+	// every row gave them the consecutive seqs ending at its last insert rowid; only when some
+	// ids were already stored are the new rows looked up, so retries never count twice.
 	multi := tx.StmtContext(ctx, s.insEvents)
 	args := make([]any, 0, insertChunk*7)
 	i := 0
@@ -43,26 +45,26 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			ev := &chunk[j]
 			args = append(args, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
 		}
-		rows, err := multi.QueryContext(ctx, args...)
+		res, err := multi.ExecContext(ctx, args...)
 		if err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
-		fresh := make(map[string]int64, len(chunk))
-		for rows.Next() {
-			var id string
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			fresh[id] = seq
-		}
-		if err := rows.Close(); err != nil {
+		n, err1 := res.RowsAffected()
+		last, err2 := res.LastInsertId()
+		if err := errors.Join(err1, err2); err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
+		if n == int64(len(chunk)) {
+			for j := range chunk {
+				chunk[j].Seq = last - n + 1 + int64(j)
+				record(&chunk[j])
+			}
+			continue
+		}
+		if err := s.newSeqs(ctx, tx, chunk, n, last); err != nil {
+			return 0, err
+		}
 		for j := range chunk {
-			chunk[j].Seq = fresh[chunk[j].ID]
-			delete(fresh, chunk[j].ID) // a duplicate later in the batch is not new
 			if chunk[j].Seq != 0 {
 				record(&chunk[j])
 			}
@@ -72,11 +74,14 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 	for ; i < len(evs); i++ {
 		ev := &evs[i]
 		ev.Seq = 0
-		err := ins.QueryRowContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw)).Scan(&ev.Seq)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
+		if err != nil {
 			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
 		}
-		if ev.Seq != 0 {
+		if n, _ := res.RowsAffected(); n == 1 {
+			if ev.Seq, err = res.LastInsertId(); err != nil {
+				return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
+			}
 			record(ev)
 		}
 	}
@@ -103,6 +108,35 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		s.pending.merge(assets)
 	}
 	return inserted, nil
+}
+
+// newSeqs sets the seq of each event of chunk that one statement stored (n rows, the last with
+// seq last) and 0 for the others: ids stored before, or repeated within the chunk.
+func (s *Store) newSeqs(ctx context.Context, tx *sql.Tx, chunk []event.Event, n, last int64) error {
+	fresh := make(map[string]int64, n)
+	if n > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT id, seq FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT ?`, last, n)
+		if err != nil {
+			return fmt.Errorf("read new event seqs: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			fresh[id] = seq
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("read new event seqs: %w", err)
+		}
+	}
+	for j := range chunk {
+		chunk[j].Seq = fresh[chunk[j].ID]
+		delete(fresh, chunk[j].ID) // a duplicate later in the chunk is not new
+	}
+	return nil
 }
 
 // ListEvents returns events in arrival order.

@@ -128,12 +128,12 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`); err != nil {
+	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
 		s.Close()
 		return nil, err
 	}
 	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", insertChunk), ",")
-	if s.insEvents, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES `+rowsSQL+` ON CONFLICT (id) DO NOTHING RETURNING id, seq`); err != nil {
+	if s.insEvents, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES `+rowsSQL+` ON CONFLICT (id) DO NOTHING`); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -414,7 +414,8 @@ func testIdempotentLarge(t *testing.T, open Opener) {
 		}
 		return evs
 	}
-	if n, err := s.AppendEvents(ctx, mk(0, 150)); err != nil || n != 150 {
+	first := mk(0, 150)
+	if n, err := s.AppendEvents(ctx, first); err != nil || n != 150 {
 		t.Fatalf("first = %d, %v", n, err)
 	}
 	// 250 events of which the first 150 are retries, spanning any internal chunking.
@@ -435,11 +436,35 @@ func testIdempotentLarge(t *testing.T, open Opener) {
 			last = e.Seq
 		}
 	}
-	if got := listAll(t, s, store.EventQuery{Limit: 1000}); len(got) != 250 {
+	got := listAll(t, s, store.EventQuery{Limit: 1000})
+	if len(got) != 250 {
 		t.Fatalf("stored %d, want 250", len(got))
 	}
+	stored := map[string]int64{}
+	for _, e := range got {
+		stored[e.ID] = e.Seq
+	}
+	for _, e := range append(first, second[150:]...) {
+		if e.Seq != stored[e.ID] {
+			t.Fatalf("event %s was handed seq %d, stored with %d", e.ID, e.Seq, stored[e.ID])
+		}
+	}
+	// One full chunk: 99 new ids and the first of them again at the end.
+	third := append(mk(250, 349), mk(250, 251)...)
+	if n, err := s.AppendEvents(ctx, third); err != nil || n != 99 {
+		t.Fatalf("third = %d, %v; want 99 new", n, err)
+	}
+	got = listAll(t, s, store.EventQuery{Limit: 1000})
+	for _, e := range got {
+		stored[e.ID] = e.Seq
+	}
+	for i, e := range third {
+		if want := stored[e.ID]; (i < 99 && e.Seq != want) || (i == 99 && e.Seq != 0) {
+			t.Fatalf("third batch event %d (%s): seq %d, stored %d", i, e.ID, e.Seq, want)
+		}
+	}
 	a, _ := s.ListAssets(ctx, store.AssetQuery{Kind: "principal"})
-	if len(a.Items) != 1 || a.Items[0].Events != 250 {
+	if len(a.Items) != 1 || a.Items[0].Events != 349 {
 		t.Errorf("asset counts retried events: %+v", a.Items)
 	}
 }
