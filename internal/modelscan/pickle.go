@@ -272,8 +272,8 @@ func (w *pickleWalker) walk() (cell, error) {
 				}
 				r.r += n
 				r.off += int64(n)
-				if c := w.memo.chunks; key < uint64(w.memo.n) && c[key>>memoShift][key&memoMask].kind() != kUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
-					w.stack = append(w.stack, c[key>>memoShift][key&memoMask])
+				if s := w.memo.slots; key < uint64(w.memo.n) && s[key>>memoShift][key&memoMask] != slotUnset && len(w.stack)+len(w.marks) < w.lim.MaxStackDepth {
+					w.stack = append(w.stack, w.memo.cellOf(s[key>>memoShift][key&memoMask]))
 				} else {
 					err = w.getKey(key, "", start)
 				}

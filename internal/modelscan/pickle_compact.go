@@ -161,16 +161,16 @@ func (w *pickleWalker) moveStack(m *mover) {
 }
 
 // moveRoots moves what the roots other than the stack refer to, and returns how many roots
-// it looked at. A minor compaction looks at the memo keys and the pending ids written since
+// it looked at. A minor compaction looks at the memo cells and the pending ids written since
 // the last compaction only: the others reach the old generation alone.
 func (w *pickleWalker) moveRoots(m *mover) int {
 	roots := len(w.memo.sparse) + len(w.overrides)
-	lo, hi := 0, w.memo.n
+	lo, hi := 0, w.memo.ncells
 	if !m.all {
-		lo, hi = w.memo.lo, min(w.memo.hi, w.memo.n)
+		lo, hi = w.memo.lo, min(w.memo.hi, w.memo.ncells)
 	}
 	for i := lo; i < hi; i++ {
-		if c := w.memo.dense(uint64(i)); c.kind() != kUnset && m.wants(*c) {
+		if c := w.memo.cell(i); m.wants(*c) {
 			m.move(c)
 		}
 	}
