@@ -26,6 +26,19 @@ func (a *arena[T]) at(off, n uint32) []T {
 // alloc reserves k elements and returns their offset and memory, whose content is whatever
 // was stored there before; ok is false when the arena is full.
 func (a *arena[T]) alloc(k int) (off uint32, s []T, ok bool) {
+	// Most allocations fit in the chunk the previous one used.
+	if o := a.n & (1<<a.shift - 1); o != 0 && o+k <= 1<<a.shift {
+		if c := a.chunks[a.n>>a.shift]; len(c) >= o+k {
+			off := a.n
+			a.n += k
+			return uint32(off), c[o : o+k : o+k], true
+		}
+	}
+	return a.allocChunk(k)
+}
+
+// allocChunk is alloc starting a chunk.
+func (a *arena[T]) allocChunk(k int) (off uint32, s []T, ok bool) {
 	size := 1 << a.shift
 	start := a.n
 	if k > size-start&(size-1) && start&(size-1) != 0 {

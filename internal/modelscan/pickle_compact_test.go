@@ -276,10 +276,13 @@ func TestMemoNameCacheReset(t *testing.T) {
 	}
 }
 
-func TestCompKinds(t *testing.T) {
+func TestKindSets(t *testing.T) {
 	for k := range 256 {
 		if got := compKinds>>k&1 != 0; got != hasComp(vkind(k)) {
 			t.Errorf("kind %d: compKinds says %v", k, got)
+		}
+		if got := refKinds>>k&1 != 0; got != refItem(mkCell(vkind(k), 0)) {
+			t.Errorf("kind %d: refKinds says %v", k, got)
 		}
 	}
 }

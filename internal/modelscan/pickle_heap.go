@@ -76,6 +76,9 @@ type comp struct {
 // refItem reports whether c makes a container worth keeping in the memo.
 func refItem(c cell) bool { return c.isRef() || c.kind() == kDtype }
 
+// refKinds has bit k set for the kinds of the cells that refItem.
+const refKinds uint64 = 1<<kGlobal | 1<<kModule | 1<<kModuleDict | 1<<kAttrGetter | 1<<kDtype
+
 // heap holds the texts and items of cells. Containers are in two generations, each its own
 // address space: what was allocated since the last compaction (young, the item offsets and
 // container indices with youngBit set) and what survived a compaction (old). Texts are
@@ -256,11 +259,14 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 		w.heapFull = true
 		return 0
 	}
-	clear(s[copy(s, items):])
+	// Containers are small: copied here rather than by memmove.
 	refs := false
-	for _, it := range items {
-		refs = refs || refItem(it)
+	d := s[:len(items)]
+	for i := range d {
+		d[i] = items[i]
+		refs = refs || refKinds>>(items[i].lk&0xff)&1 != 0
 	}
+	clear(s[len(items):])
 	h.comps[1] = appendComp(h.comps[1], comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
 	return uint32(len(h.comps[1])-1) | youngBit
