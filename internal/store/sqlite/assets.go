@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,15 +15,17 @@ import (
 	"github.com/pipewarden/pipewarden/internal/event"
 )
 
-// Assets are derived from events, so they are not written with every commit: each commit's
-// asset sightings are added to an in-memory aggregate, which is written (one upsert per asset)
-// inside an event commit at most once per Options.AssetFlush, before any asset listing, and at
-// Close. The same transaction records the highest event seq the table reflects (assetsSeqKey);
-// after a crash, Open replays the stored events above it, so no sighting is lost or counted
-// twice. Writing every asset with every commit rewrote most of the assets table's pages each
-// time and cost a third of the ingest rate.
+// Assets are derived from events, so they are neither written with every event commit nor
+// kept in the events database. Each commit's sightings are added to an in-memory aggregate;
+// a background goroutine writes it about once a second (Options.AssetFlush), and before any
+// asset listing and at Close, to a database file of their own beside the main one
+// (<name>-assets.db). Its own file has its own write lock, so writing thousands of assets
+// never holds up an event commit. The same transaction records the highest event seq the
+// table reflects; after a crash, Open replays the stored events above it, so no sighting is
+// lost or counted twice.
 
-// assetsSeqKey is the state row holding the highest event seq the assets table reflects.
+// assetsSeqKey is the main database's state row that said up to which event its own assets
+// table was complete, before assets moved to their own file (migration 0003).
 const assetsSeqKey = "store.assets_seq"
 
 type assetKey struct{ kind, name string }
@@ -63,50 +68,59 @@ func (as assetSet) merge(o assetSet) {
 	}
 }
 
-// flushDue reports whether the pending aggregate should be written with the next commit.
-// Callers hold s.amu.
-func (s *Store) flushDue() bool {
-	return len(s.pending) > 0 && s.now().Sub(s.flushedAt) >= s.assetFlush
+// assetsPath is the assets database beside the main one.
+func assetsPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + "-assets.db"
 }
 
-// writeAssets upserts as and records upto as the highest event seq reflected, in tx.
-func (s *Store) writeAssets(ctx context.Context, tx *sql.Tx, as assetSet, upto int64) error {
-	if err := upsertAssets(ctx, tx, as); err != nil {
-		return err
+const assetsSchema = `
+CREATE TABLE IF NOT EXISTS assets (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    first_seen    INTEGER NOT NULL,
+    last_seen     INTEGER NOT NULL,
+    events        INTEGER NOT NULL DEFAULT 0,
+    last_event_id TEXT    NOT NULL DEFAULT '',
+    UNIQUE (kind, name)
+);
+-- upto: the highest event seq the assets table reflects.
+CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);`
+
+// openAssets opens (creating if needed) the assets database. A new one takes over the assets
+// the main database held before they had their own file.
+func (s *Store) openAssets(ctx context.Context, path string, sync string) error {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)"} {
+		q.Add("_pragma", p)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-		assetsSeqKey, []byte(strconv.FormatInt(upto, 10)), nanos(s.now()))
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return fmt.Errorf("record assets position: %w", err)
+		return fmt.Errorf("open %s: %w", path, err)
 	}
-	return nil
-}
-
-// FlushAssets writes the pending asset aggregate now.
-func (s *Store) FlushAssets(ctx context.Context) error {
-	s.amu.Lock()
-	defer s.amu.Unlock()
-	if len(s.pending) == 0 {
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	s.adb = db
+	if _, err := db.ExecContext(ctx, assetsSchema); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		_ = os.Chmod(f, 0o600)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM position`).Scan(&n); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if n > 0 {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := s.writeAssets(ctx, tx, s.pending, s.lastSeq); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit assets: %w", err)
-	}
-	s.pending, s.flushedAt = assetSet{}, s.now()
-	return nil
+	return s.adoptAssets(ctx)
 }
 
-// recoverAssets rebuilds the pending aggregate from the events stored after the last asset
-// write (a crash since), reading them in pages.
-func (s *Store) recoverAssets(ctx context.Context) error {
+// adoptAssets copies the main database's assets table and position into the new assets
+// database, then empties the old table.
+func (s *Store) adoptAssets(ctx context.Context) error {
 	var upto int64
 	var v []byte
 	err := s.w.QueryRowContext(ctx, `SELECT value FROM state WHERE key = ?`, assetsSeqKey).Scan(&v)
@@ -119,6 +133,121 @@ func (s *Store) recoverAssets(ctx context.Context) error {
 			return fmt.Errorf("assets position %q: %w", v, err)
 		}
 	}
+	rows, err := s.w.QueryContext(ctx, `SELECT kind, name, first_seen, last_seen, events, last_event_id FROM assets ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read assets: %w", err)
+	}
+	type row struct {
+		kind, name, last string
+		first, seen, n   int64
+	}
+	var old []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.kind, &r.name, &r.first, &r.seen, &r.n, &r.last); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, r)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read assets: %w", err)
+	}
+	tx, err := s.adb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range old {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.kind, r.name, r.first, r.seen, r.n, r.last); err != nil {
+			return fmt.Errorf("copy assets: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO position (id, upto) VALUES (1, ?)`, upto); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("copy assets: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM assets`); err != nil {
+		return fmt.Errorf("empty the old assets table: %w", err)
+	}
+	return nil
+}
+
+// noteAssets adds a committed batch's sightings (events up to seq upto) to the aggregate.
+func (s *Store) noteAssets(as assetSet, upto int64) {
+	s.amu.Lock()
+	s.pending.merge(as)
+	s.lastSeq = max(s.lastSeq, upto)
+	s.amu.Unlock()
+}
+
+// FlushAssets writes the pending asset aggregate now.
+func (s *Store) FlushAssets(ctx context.Context) error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.amu.Lock()
+	snap, upto := s.pending, s.lastSeq
+	s.pending = assetSet{}
+	s.amu.Unlock()
+	if len(snap) == 0 && upto <= s.flushedSeq {
+		return nil
+	}
+	err := func() error {
+		tx, err := s.adb.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback()
+		if err := upsertAssets(ctx, tx, snap); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE position SET upto = ? WHERE id = 1`, upto); err != nil {
+			return fmt.Errorf("record assets position: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit assets: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		// Put the sightings back in front of what arrived meanwhile.
+		s.amu.Lock()
+		snap.merge(s.pending)
+		s.pending = snap
+		s.amu.Unlock()
+		return err
+	}
+	s.flushedSeq = upto
+	return nil
+}
+
+// assetLoop writes the aggregate every Options.AssetFlush until Close.
+func (s *Store) assetLoop() {
+	defer close(s.assetDone)
+	t := time.NewTicker(s.assetFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopAssets:
+			return
+		case <-t.C:
+			// A failure keeps the sightings for the next round (and for Close).
+			s.FlushAssets(context.Background())
+		}
+	}
+}
+
+// recoverAssets rebuilds the pending aggregate from the events stored after the assets
+// database's position (a crash since), reading them in pages.
+func (s *Store) recoverAssets(ctx context.Context) error {
+	var upto int64
+	if err := s.adb.QueryRowContext(ctx, `SELECT upto FROM position WHERE id = 1`).Scan(&upto); err != nil {
+		return fmt.Errorf("read assets position: %w", err)
+	}
+	s.flushedSeq = upto
 	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&s.lastSeq); err != nil {
 		return fmt.Errorf("read last event: %w", err)
 	}

@@ -85,28 +85,11 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
-	// Assets go in aggregate (see assets.go): with this commit when a flush is due.
-	s.amu.Lock()
-	defer s.amu.Unlock()
-	upto := max(s.lastSeq, maxSeq)
-	flush := s.flushDue() || (len(assets) > 0 && s.now().Sub(s.flushedAt) >= s.assetFlush)
-	if flush {
-		all := assetSet{}
-		all.merge(s.pending)
-		all.merge(assets)
-		if err := s.writeAssets(ctx, tx, all, upto); err != nil {
-			return 0, err
-		}
-	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	s.lastSeq = upto
-	if flush {
-		s.pending, s.flushedAt = assetSet{}, s.now()
-	} else {
-		s.pending.merge(assets)
-	}
+	// Assets go in aggregate, written apart (see assets.go).
+	s.noteAssets(assets, maxSeq)
 	return inserted, nil
 }
 

@@ -151,7 +151,7 @@ func (s *Store) ListAssets(ctx context.Context, q store.AssetQuery) (store.Page[
 		args = append(args, q.Kind)
 	}
 	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, kind, name, first_seen, last_seen, events, last_event_id FROM assets WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	rows, err := s.adb.QueryContext(ctx, `SELECT seq, kind, name, first_seen, last_seen, events, last_event_id FROM assets WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
 	if err != nil {
 		return page, fmt.Errorf("list assets: %w", err)
 	}

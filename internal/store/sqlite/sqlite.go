@@ -1,5 +1,6 @@
 // Package sqlite is the embedded store: one SQLite file in the data directory (modernc.org/sqlite,
-// pure Go), WAL journal, hand-written migrations, and one writer connection.
+// pure Go), WAL journal, hand-written migrations, and one writer connection; the assets derived
+// from events live in a second file beside it (assets.go).
 package sqlite
 
 import (
@@ -29,7 +30,8 @@ type Options struct {
 	Synchronous string
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
-	// AssetFlush is how often the asset aggregate is written with a commit (default 1s).
+	// AssetFlush is how often the asset aggregate is written to the assets database (default
+	// 1s).
 	AssetFlush time.Duration
 }
 
@@ -46,12 +48,16 @@ type Store struct {
 	insEvent  *sql.Stmt
 	insEvents *sql.Stmt // insertChunk rows at once
 
-	// amu guards the asset aggregate (assets.go); held across the commits that write it.
-	amu        sync.Mutex
-	pending    assetSet
-	lastSeq    int64 // highest event seq committed
-	flushedAt  time.Time
-	assetFlush time.Duration
+	// The asset aggregate and its own database (assets.go). amu guards pending and lastSeq;
+	// fmu serialises flushes (flushedSeq is theirs).
+	adb                   *sql.DB
+	amu, fmu              sync.Mutex
+	pending               assetSet
+	lastSeq               int64 // highest event seq committed
+	flushedSeq            int64 // highest event seq the assets database reflects
+	assetFlush            time.Duration
+	stopAssets, assetDone chan struct{}
+	assetsReady           bool // opened and recovered
 }
 
 var _ store.Store = (*Store)(nil)
@@ -124,10 +130,17 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s := &Store{w: w, r: r, cp: cp, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush, stopCP: make(chan struct{}), cpDone: make(chan struct{})}
 	go s.checkpointLoop()
+	if err := s.openAssets(ctx, assetsPath(path), sync); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.recoverAssets(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	s.assetsReady = true
+	s.stopAssets, s.assetDone = make(chan struct{}), make(chan struct{})
+	go s.assetLoop()
 	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
 		s.Close()
 		return nil, err
@@ -162,10 +175,25 @@ func (s *Store) checkpointLoop() {
 
 // Close writes the pending asset aggregate and closes the connection pools.
 func (s *Store) Close() error {
-	if s.stopCP != nil {
-		s.closeOnce.Do(func() { close(s.stopCP); <-s.cpDone })
-	}
-	first := s.FlushAssets(context.Background())
+	var first error
+	s.closeOnce.Do(func() {
+		if s.stopCP != nil {
+			close(s.stopCP)
+			<-s.cpDone
+		}
+		if s.stopAssets != nil {
+			close(s.stopAssets)
+			<-s.assetDone
+		}
+		if s.adb != nil {
+			if s.assetsReady { // not after a failed open: a partial replay is not a position
+				first = s.FlushAssets(context.Background())
+			}
+			if err := s.adb.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	})
 	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents} {
 		if st != nil {
 			st.Close()

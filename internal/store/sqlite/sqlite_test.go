@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,16 +56,22 @@ func TestBadSynchronous(t *testing.T) {
 	}
 }
 
-// copyDB copies a live database (file and WAL) as a crash would leave it on disk.
+// copyDB copies a live store (both databases, files and WALs) as a crash would leave it on
+// disk.
 func copyDB(t *testing.T, from, to string) {
 	t.Helper()
-	for _, suf := range []string{"", "-wal"} {
-		b, err := os.ReadFile(from + suf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to+suf, b, 0o600); err != nil {
-			t.Fatal(err)
+	for _, pair := range [][2]string{{from, to}, {strings.TrimSuffix(from, ".db") + "-assets.db", strings.TrimSuffix(to, ".db") + "-assets.db"}} {
+		for _, suf := range []string{"", "-wal"} {
+			b, err := os.ReadFile(pair[0] + suf)
+			if os.IsNotExist(err) && suf == "-wal" {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(pair[1]+suf, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -103,7 +111,10 @@ func TestAssetsSurviveCrashBetweenWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	batch(3) // the first commit writes the assets table and its position
+	batch(3)
+	if err := s.FlushAssets(ctx); err != nil { // as the background writer would
+		t.Fatal(err)
+	}
 	batch(4) // these sightings are only in memory (AssetFlush is an hour)
 	batch(5)
 	crashed := filepath.Join(dir, "crashed.db")
@@ -159,6 +170,67 @@ func TestAssetPositionMigrationCountsOnce(t *testing.T) {
 	}
 	defer s.Close()
 	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 1 {
+		t.Fatalf("after reopen: %v", got)
+	}
+}
+
+// A database from before assets had their own file hands its assets table and position over
+// on first open, and empties the old table.
+func TestAssetsMoveToTheirOwnFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var evs []event.Event
+	for i := range 3 {
+		evs = append(evs, storetest.Ev(t, fmt.Sprintf("e%d", i), "pipewarden.inference.request", "", t0))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Make it look like the old layout: assets in the main database, up to event 2 of 3.
+	for _, f := range []string{"pw-assets.db", "pw-assets.db-wal", "pw-assets.db-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO assets (kind, name, first_seen, last_seen, events, last_event_id) VALUES ('endpoint', 'fraud-api', 1, 2, 2, 'e1'), ('model', 'old-model', 5, 6, 7, 'x')`,
+		`UPDATE state SET value = '2' WHERE key = 'store.assets_seq'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := assetCounts(t, s)
+	if got["endpoint/fraud-api"] != 3 || got["model/old-model"] != 7 || got["client/key-3f9a"] != 1 {
+		t.Fatalf("after the move: %v", got)
+	}
+	s.Close()
+	db, _ = sql.Open("sqlite", "file:"+path)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM assets`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("old assets table keeps %d rows (%v)", n, err)
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 3 || got["model/old-model"] != 7 {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
