@@ -110,6 +110,17 @@ func authResult(rng *rand.Rand) string {
 	return "success"
 }
 
+// status answers 98 requests in 100 with 200, as a healthy model endpoint does.
+func status(rng *rand.Rand) int {
+	switch rng.IntN(100) {
+	case 0:
+		return 400
+	case 1:
+		return 500
+	}
+	return 200
+}
+
 var endpoints = []string{"fraud-api", "churn-api", "reco-api"}
 var datasets = []string{"customers", "transactions", "clickstream"}
 
@@ -120,7 +131,7 @@ func event(b *bytes.Buffer, rng *rand.Rand, id, now string) {
 	switch {
 	case r < 80:
 		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//gateway/%s","type":"pipewarden.inference.request","time":"%s","subject":%q,"data":{"endpoint":%q,"client":"key-%04d","status":%d,"latency_ms":%.2f,"features":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}}`,
-			id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], rng.IntN(5000), []int{200, 200, 200, 200, 400, 500}[rng.IntN(6)], rng.Float64()*20,
+			id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], rng.IntN(5000), status(rng), rng.Float64()*20,
 			rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64())
 	case r < 90:
 		ds := datasets[r%3]
