@@ -23,6 +23,11 @@ func (a *arena[T]) at(off, n uint32) []T {
 	return c[o : o+n : o+n]
 }
 
+// ptr is the element at off.
+func (a *arena[T]) ptr(off uint32) *T {
+	return &a.chunks[off>>a.shift][off&(1<<a.shift-1)]
+}
+
 // alloc reserves k elements and returns their offset and memory, whose content is whatever
 // was stored there before; ok is false when the arena is full.
 func (a *arena[T]) alloc(k int) (off uint32, s []T, ok bool) {

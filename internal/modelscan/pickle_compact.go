@@ -22,15 +22,15 @@ func youngBase(l Limits) int {
 // may have become garbage.
 func (w *pickleWalker) dropped(c cell) {
 	if k := c.comp(); k > emptyTuple && gen(k) == 0 {
-		w.h.garbage += int(w.h.comps[0][k].cap) + 1
+		w.h.garbage += int(w.h.comp(k).cap) + 1
 	}
 }
 
 // remember notes that the items of container k changed.
 func (w *pickleWalker) remember(k uint32) {
 	h := &w.h
-	if gen(k) == 0 && k > emptyTuple && !h.comps[0][k].rem {
-		h.comps[0][k].rem = true
+	if gen(k) == 0 && k > emptyTuple && !h.comp(k).rem {
+		h.comp(k).rem = true
 		h.remembered = append(h.remembered, k)
 	}
 }
@@ -53,7 +53,7 @@ func (w *pickleWalker) maybeCompact() {
 type oldGen struct {
 	text  arena[byte]
 	items arena[cell]
-	comps []comp
+	comps arena[comp]
 }
 
 // mover copies texts and containers into an old generation: the young ones (a minor
@@ -67,7 +67,7 @@ type mover struct {
 	textRefs int
 	text     *arena[byte]
 	items    *arena[cell]
-	comps    *[]comp
+	comps    *arena[comp]
 	fwd      [2][]uint32 // where each old and young container went, 0 if not yet moved
 	full     bool        // an arena is full
 }
@@ -103,14 +103,18 @@ func (m *mover) move(c *cell) {
 		}
 		p := *m.h.comp(k)
 		off, s, ok := m.items.alloc(int(p.cap))
-		if !ok || len(*m.comps) >= maxArena {
+		if !ok {
 			m.full = true
 			return
 		}
 		copy(s, m.h.itemsAt(p.off, p.cap))
 		p.off = off
-		*m.comps = appendComp(*m.comps, p)
-		f := uint32(len(*m.comps) - 1)
+		f, d, ok := m.comps.alloc(1)
+		if !ok {
+			m.full = true
+			return
+		}
+		d[0] = p
 		fwd[k&^youngBit] = f
 		c.setComp(f)
 	}
@@ -129,8 +133,8 @@ func appendComp(s []comp, p comp) []comp {
 // to, until nothing is left.
 func (m *mover) scan(first int) (next int) {
 	i := first
-	for ; i < len(*m.comps); i++ {
-		p := (*m.comps)[i]
+	for ; i < m.comps.n; i++ {
+		p := *m.comps.ptr(uint32(i))
 		items := m.items.at(p.off, uint32(p.cap))
 		for j := range items {
 			if m.wants(items[j]) {
@@ -200,15 +204,15 @@ func (w *pickleWalker) moveRoots(m *mover) int {
 func (w *pickleWalker) minor() {
 	h := &w.h
 	w.compactions[0]++
-	first := len(h.comps[0])
-	m := &mover{h: h, items: &h.items[0], comps: &h.comps[0]}
-	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
+	first := h.oldComps.n
+	m := &mover{h: h, items: &h.items[0], comps: &h.oldComps}
+	m.fwd[1] = w.fwdTable(1, len(h.youngComps))
 	roots := w.moveRoots(m)
 	// Old containers written since the last compaction: items moved out of the old
 	// generation (a growing list) move like a young container's, those still there are
 	// looked at where they are. Each is looked at once, so no cell is moved twice.
 	for _, k := range h.remembered {
-		p := &h.comps[0][k]
+		p := h.comp(k)
 		p.rem = false
 		if gen(p.off) == 1 {
 			off, s, ok := h.items[0].alloc(int(p.cap))
@@ -230,16 +234,16 @@ func (w *pickleWalker) minor() {
 	// container's items between MARK and the opcode that builds it), so it counts as
 	// garbage of the old generation.
 	next := m.scan(first)
-	kept := m.items.n + len(*m.comps)
+	kept := m.items.n + m.comps.n
 	w.moveStack(m)
 	m.scan(next)
-	h.garbage += m.items.n + len(*m.comps) - kept
+	h.garbage += m.items.n + m.comps.n - kept
 	roots += len(w.stack)
 	if m.full {
 		w.heapFull = true
 	}
 	h.items[1].reset()
-	h.comps[1] = h.comps[1][:0]
+	h.youngComps = h.youngComps[:0]
 	// Looking at the roots costs little next to copying: they count for a quarter.
 	h.budget = youngBase(w.lim) + roots/4
 }
@@ -260,20 +264,20 @@ func (w *pickleWalker) compact() {
 		w.lastName = cell{} // texts move
 	}
 	for _, k := range h.remembered {
-		h.comps[0][k].rem = false
+		h.comp(k).rem = false
 	}
 	h.remembered = h.remembered[:0]
 	sp := &w.spare
 	sp.text.reset()
 	sp.items.reset()
 	sp.text.shift, sp.items.shift = h.text.shift, h.items[0].shift
-	if need := len(h.comps[0]) + len(h.comps[1]); cap(sp.comps) < need {
-		sp.comps = make([]comp, 0, need) // room for all: appendComp never copies
-	}
-	sp.comps = append(sp.comps[:0], comp{}, comp{})
+	sp.comps.reset()
+	sp.comps.shift = h.oldComps.shift
+	sp.comps.alloc(2)
+	*sp.comps.ptr(0), *sp.comps.ptr(emptyTuple) = comp{}, comp{}
 	m := &mover{h: h, all: true, texts: texts, text: &sp.text, items: &sp.items, comps: &sp.comps}
-	m.fwd[0] = w.fwdTable(0, len(h.comps[0]))
-	m.fwd[1] = w.fwdTable(1, len(h.comps[1]))
+	m.fwd[0] = w.fwdTable(0, h.oldComps.n)
+	m.fwd[1] = w.fwdTable(1, len(h.youngComps))
 	w.moveStack(m)
 	roots := w.moveRoots(m) + len(w.stack)
 	m.scan(emptyTuple + 1)
@@ -284,9 +288,9 @@ func (w *pickleWalker) compact() {
 		h.text, sp.text = sp.text, h.text
 	}
 	h.items[0], sp.items = sp.items, h.items[0]
-	h.comps[0], sp.comps = sp.comps, h.comps[0]
+	h.oldComps, sp.comps = sp.comps, h.oldComps
 	h.items[1].reset()
-	h.comps[1] = h.comps[1][:0]
+	h.youngComps = h.youngComps[:0]
 	h.oldLimit = 4*heapBase(w.lim) + 2*h.oldUnits()
 	h.garbage = 0
 	h.textLimit = 16*heapBase(w.lim) + 2*m.textRefs

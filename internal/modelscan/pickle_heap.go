@@ -12,7 +12,7 @@ import (
 // millions of small objects costs no allocation per object.
 type cell struct {
 	// n is the integer (kInt); the length (kStr, kBytes, kBigInt); the module length
-	// (kGlobal); for a container (hasComp) 1 + the index of its items in heap.comps, 0 when
+	// (kGlobal); for a container (hasComp) the index of its record (heap.comp), 0 when
 	// none are kept.
 	n    int64
 	toff uint32 // text: offset in heap.text
@@ -48,7 +48,7 @@ func hasComp(k vkind) bool {
 	return false
 }
 
-// comp is the index of c's items in heap.comps, 0 when it has none.
+// comp is the index of c's container record (heap.comp), 0 when it has none.
 func (c cell) comp() uint32 {
 	if hasComp(c.kind()) {
 		return uint32(c.n)
@@ -87,7 +87,10 @@ const refKinds uint64 = 1<<kGlobal | 1<<kModule | 1<<kModuleDict | 1<<kAttrGette
 type heap struct {
 	text  arena[byte]
 	items [2]arena[cell] // old, young
-	comps [2][]comp      // old ones start with none and emptyTuple
+	// The container records: old ones in chunks (none and emptyTuple first), young ones
+	// in a slice reused from one minor compaction to the next.
+	oldComps   arena[comp]
+	youngComps []comp
 	// budget is how much more may be allocated (text bytes/16 + items + comps) before the
 	// next compaction is worth its cost.
 	budget int
@@ -121,10 +124,15 @@ func (h *heap) itemsAt(off uint32, n int32) []cell {
 }
 
 // comp is the container record k.
-func (h *heap) comp(k uint32) *comp { return &h.comps[gen(k)][k&^youngBit] }
+func (h *heap) comp(k uint32) *comp {
+	if gen(k) == 0 {
+		return h.oldComps.ptr(k)
+	}
+	return &h.youngComps[k&^youngBit]
+}
 
 // oldUnits is the size of the old generation's containers in budget units.
-func (h *heap) oldUnits() int { return h.items[0].n + len(h.comps[0]) }
+func (h *heap) oldUnits() int { return h.items[0].n + h.oldComps.n }
 
 // emptyTuple is the composite every empty tuple shares: tuples are never mutated.
 const emptyTuple = 1
@@ -142,12 +150,13 @@ func (h *heap) init(lim Limits) {
 	for g := range 2 {
 		h.items[g].shift = is
 	}
-	h.comps[0] = make([]comp, 2, 64) // none, emptyTuple
+	h.oldComps.shift = is
 	h.reset(lim)
 }
 
-// arenaShifts are the chunk sizes of the text and item arenas: 64 KiB of text and 16 Ki
-// items, smaller under a small Limits.MaxInMemory (which tests use to exercise chunk ends).
+// arenaShifts are the chunk sizes of the text arena (64 KiB) and of the item and old
+// container arenas (16 Ki), smaller under a small Limits.MaxInMemory (which tests use to
+// exercise chunk ends).
 func arenaShifts(lim Limits) (text, items uint) {
 	s := uint(6)
 	for s < 14 && 1<<(s+1) <= heapBase(lim) {
@@ -162,7 +171,10 @@ func (h *heap) reset(lim Limits) {
 	for g := range 2 {
 		h.items[g].reset()
 	}
-	h.comps[0], h.comps[1] = h.comps[0][:2], h.comps[1][:0]
+	h.oldComps.reset()
+	h.oldComps.alloc(2)
+	*h.oldComps.ptr(0), *h.oldComps.ptr(emptyTuple) = comp{}, comp{}
+	h.youngComps = h.youngComps[:0]
 	h.oldLimit, h.textLimit = 4*heapBase(lim), 16*heapBase(lim)
 	h.garbage = 0
 	h.remembered = h.remembered[:0]
@@ -255,7 +267,7 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 	}
 	capacity = max(capacity, len(items))
 	off, s, ok := h.items[1].alloc(capacity)
-	if !ok || len(h.comps[1]) >= maxArena {
+	if !ok || len(h.youngComps) >= maxArena {
 		w.heapFull = true
 		return 0
 	}
@@ -267,9 +279,9 @@ func (w *pickleWalker) newComp(items []cell, lim, capacity int) uint32 {
 		refs = refs || refKinds>>(items[i].lk&0xff)&1 != 0
 	}
 	clear(s[len(items):])
-	h.comps[1] = appendComp(h.comps[1], comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
+	h.youngComps = appendComp(h.youngComps, comp{off: off | youngBit, n: int32(len(items)), cap: int32(capacity), more: more, refs: refs})
 	h.budget -= capacity + 1
-	return uint32(len(h.comps[1])-1) | youngBit
+	return uint32(len(h.youngComps)-1) | youngBit
 }
 
 // items are the kept items of c.
