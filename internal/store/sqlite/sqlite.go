@@ -154,8 +154,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 }
 
 // checkpointInterval is how often the background checkpointer copies the WAL into the
-// database file.
-const checkpointInterval = time.Second
+// database file. Under steady load the WAL starts over only after the writer's own checkpoint
+// (wal_autocheckpoint), which then has just the last interval's pages left to copy.
+const checkpointInterval = 250 * time.Millisecond
 
 func (s *Store) checkpointLoop() {
 	defer close(s.cpDone)
