@@ -243,9 +243,14 @@ func (j *job) carvePickles(src *source, depth int) {
 		}
 		sub := &job{s: j.s, ctx: j.ctx, path: j.path, deadline: j.deadline, byKey: map[string]*finding.Finding{}, now: j.now}
 		w := newPickleWalker(sub, newByteReader(bytes.NewReader(b[i:]), int64(len(b)-i)), depth+1)
-		if _, err := w.walkOne(); err == nil && w.sawCode {
+		_, err := w.walkOne()
+		sawCode := w.sawCode
+		w.release()
+		if err == nil && sawCode {
 			j.push(fmt.Sprintf("(embedded pickle at %d)", i))
-			_, _ = newPickleWalker(j, newByteReader(bytes.NewReader(b[i:]), int64(len(b)-i)), depth+1).walkOne()
+			w := newPickleWalker(j, newByteReader(bytes.NewReader(b[i:]), int64(len(b)-i)), depth+1)
+			_, _ = w.walkOne()
+			w.release()
 			j.pop()
 		}
 	}

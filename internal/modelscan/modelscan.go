@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pipewarden/pipewarden/internal/finding"
@@ -55,6 +56,8 @@ type Scanner struct {
 	lim    Limits
 	policy *Policy
 	now    func() time.Time
+	// walkers holds the memory of finished pickle walkers for the next ones.
+	walkers sync.Pool
 }
 
 // New returns a Scanner with opts, filling unset limits with their defaults.

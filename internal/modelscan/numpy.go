@@ -71,7 +71,9 @@ func (j *job) scanNpy(src *source, depth int) {
 	}
 	if descrHasObject(descr) {
 		j.add(RuleNumpyObject, finding.Medium, "NumPy object array holds a pickle", map[string]any{"descr": fmt.Sprint(descr)})
-		j.walkStacked(newPickleWalker(j, r, depth+1), 0, true)
+		w := newPickleWalker(j, r, depth+1)
+		defer w.release()
+		j.walkStacked(w, 0, true)
 		return
 	}
 	item, err := descrTotal(descr)

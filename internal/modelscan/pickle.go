@@ -60,10 +60,38 @@ type pickleWalker struct {
 	overrides map[string]cell
 }
 
+// newPickleWalker returns a walker of r, with the memory a finished walker of the same
+// scanner left (release), if any.
 func newPickleWalker(j *job, r *byteReader, depth int) *pickleWalker {
-	w := &pickleWalker{j: j, r: r, lim: j.s.lim, depth: depth}
+	w, _ := j.s.walkers.Get().(*pickleWalker)
+	if w == nil {
+		w = &pickleWalker{}
+	}
+	*w = w.memory()
+	w.j, w.r, w.lim, w.depth = j, r, j.s.lim, depth
 	w.h.init(w.lim)
 	return w
+}
+
+// release hands w's memory to the scanner's next walker: a scan of many pickles allocates it
+// (and the kernel faults it in) once. Nothing may use w afterwards; what its walks exported
+// is the caller's.
+func (w *pickleWalker) release() {
+	s := w.j.s
+	*w = w.memory()
+	s.walkers.Put(w)
+}
+
+// memory is a walker holding only w's memory: stack, memo, heap and compaction tables,
+// emptied. Everything read from them is written first in each walk.
+func (w *pickleWalker) memory() pickleWalker {
+	return pickleWalker{
+		stack: w.stack[:0], marks: w.marks[:0], pending: w.pending[:0],
+		memo: memoTable{slots: w.memo.slots, cells: w.memo.cells},
+		h: heap{text: w.h.text, items: w.h.items, oldComps: w.h.oldComps,
+			youngComps: w.h.youngComps[:0], remembered: w.h.remembered[:0]},
+		spare: w.spare, fwd: w.fwd,
+	}
 }
 
 // Pickle opcodes, all protocols.

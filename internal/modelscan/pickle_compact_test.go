@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // pk writes pickle opcodes for the compaction tests.
@@ -283,6 +284,45 @@ func TestKindSets(t *testing.T) {
 		}
 		if got := refKinds>>k&1 != 0; got != refItem(mkCell(vkind(k), 0)) {
 			t.Errorf("kind %d: refKinds says %v", k, got)
+		}
+	}
+}
+
+// TestWalkerMemoryReused: a walker that reuses the memory a previous scan's walker left sees
+// nothing of that scan (memo keys, containers, texts, overrides, opcode count).
+func TestWalkerMemoryReused(t *testing.T) {
+	var first pk
+	first.op(opProto, 2).global("mod", "Cls").op(opEmptyDict).str("attr").global("os", "system")
+	first.op(opSetItem, opBuild, opPop, opMark)
+	for i := 0; i < 3000; i++ {
+		first.global("os", "system").str(fmt.Sprintf("k%d", i)).op(opTuple2).put(i)
+		first.garbage(1)
+	}
+	first.op(opTuple, opStop)
+	// An import the first pickle overrode; a list, a dict and a call of what the memo holds,
+	// then a get of a key the first pickle set.
+	second := []byte("\x80\x02cmod\nCls.attr\n0]q\x00}q\x01h\x00h\x01\x86q\x02cbuiltins\ngetattr\nq\x03h\x02R0h\x05.")
+	scan := func(s *Scanner, data []byte) string {
+		r := s.ScanReader(context.Background(), "t.pkl", bytes.NewReader(data), int64(len(data)))
+		out := string(r.Outcome)
+		for _, f := range r.Findings {
+			out += fmt.Sprint("; ", f.Rule, f.Title, f.Evidence)
+		}
+		return out
+	}
+	fresh, err := New(Options{Now: func() time.Time { return time.Unix(0, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scan(fresh, second)
+	for _, lim := range []Limits{{}, tinyHeap, {MaxOpcodes: 30000}} {
+		s, err := New(Options{Limits: lim, Now: func() time.Time { return time.Unix(0, 0) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scan(s, first.Bytes())
+		if got := scan(s, second); got != want {
+			t.Errorf("after another scan: %s, want %s", got, want)
 		}
 	}
 }

@@ -146,6 +146,10 @@ func heapBase(l Limits) int {
 
 func (h *heap) init(lim Limits) {
 	ts, is := arenaShifts(lim)
+	if h.text.shift != ts || h.items[0].shift != is {
+		// Memory of a walker under other limits: chunks of another size.
+		*h = heap{}
+	}
 	h.text.shift = ts
 	for g := range 2 {
 		h.items[g].shift = is

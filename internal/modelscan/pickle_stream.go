@@ -18,7 +18,9 @@ const torchMagic = "\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 // pickle (it opened with PROTO, or the name or container says so); otherwise a stream that
 // fails before any import is taken for something else and false is returned.
 func (j *job) scanPickleStream(r *byteReader, strict bool, depth int) (isPickle bool) {
-	return j.walkStacked(newPickleWalker(j, r, depth), 0, strict)
+	w := newPickleWalker(j, r, depth)
+	defer w.release()
+	return j.walkStacked(w, 0, strict)
 }
 
 // walkStacked walks pickles until the end of the stream; first counts the pickles already
@@ -167,6 +169,7 @@ func (w *pickleWalker) joblibArray(state value, off int64) error {
 			return limitErr("nested pickles deeper than %d", w.lim.MaxDepth)
 		}
 		sub := newPickleWalker(w.j, w.r, w.depth+1)
+		defer sub.release()
 		sub.ops = w.ops
 		_, err := sub.walkOne()
 		w.ops = sub.ops

@@ -86,6 +86,7 @@ func (j *job) scanTorchPickle(ra io.ReaderAt, e *zipEntry, depth int) []value {
 	defer rc.Close()
 	var pids []value
 	w := newPickleWalker(j, newByteReader(rc, src.size), depth+1)
+	defer w.release()
 	w.persist = &pids
 	j.walkStacked(w, 0, true)
 	if err := j.checkCRC(src, e); err != nil {
@@ -153,6 +154,7 @@ func (j *job) scanTar(src *source, depth int) {
 func (j *job) torchTarRecords(kind string, b []byte, depth int) {
 	r := newByteReader(strings.NewReader(string(b)), int64(len(b)))
 	w := newPickleWalker(j, r, depth+1)
+	defer w.release()
 	count, err := w.walkOne()
 	if err != nil || count.k != kInt || count.n < 0 || count.n > int64(j.s.lim.MaxStorageCount) {
 		j.inconclusive("legacy PyTorch "+kind, fmt.Errorf("record count: %v", errOr(err, "not a small integer")))
