@@ -70,9 +70,7 @@ func (in *ingester) Ingest(ctx context.Context, evs []event.Event) error {
 		res.Cancel()
 		return err
 	}
-	for i := range evs {
-		in.m.storedType.WithLabelValues(evs[i].Type).Inc()
-	}
+	httpapi.CountByType(evs, func(typ string, n int) { in.m.storedType.WithLabelValues(typ).Add(float64(n)) })
 	res.Publish(evs)
 	return nil
 }
