@@ -1,9 +1,11 @@
 // Command gateway holds the helpers of bench/gateway/run.sh: a stand-in KServe model server, a
-// bare httputil.ReverseProxy to compare against, and the generator of the 6 KB request body and
-// of the baseline the gateway's drift detector uses.
+// bare httputil.ReverseProxy to compare against, a TCP relay (the least any Go process in the
+// path adds: no HTTP at all), and the generator of the 6 KB request body and of the baseline the
+// gateway's drift detector uses.
 //
 //	go run ./bench/gateway upstream -listen 127.0.0.1:18080
 //	go run ./bench/gateway bare -listen 127.0.0.1:18081 -upstream http://127.0.0.1:18080
+//	go run ./bench/gateway relay -listen 127.0.0.1:18087 -upstream http://127.0.0.1:18080
 //	go run ./bench/gateway body -out body.json -baseline baseline.json
 package main
 
@@ -14,6 +16,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -23,7 +26,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gateway upstream|bare|body [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gateway upstream|bare|relay|body [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -48,13 +51,44 @@ func main() {
 		p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
 			Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		log.Fatal(http.ListenAndServe(*listen, p))
+	case "relay":
+		u, err := url.Parse(*up)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Fatal(relay(*listen, u.Host))
 	case "body":
 		if err := writeBody(*out, *base); err != nil {
 			log.Fatal(err)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "usage: gateway upstream|bare|body [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gateway upstream|bare|relay|body [flags]")
 		os.Exit(2)
+	}
+}
+
+// relay copies bytes between each client connection and a connection of its own to upstream,
+// both ways: one process hop with no HTTP work.
+func relay(listen, upstream string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { io.Copy(u, c); u.Close() }()
+			io.Copy(c, u)
+		}()
 	}
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end proxy benchmark: wrk on loopback against (a) the model server directly, (b) a bare
+# End-to-end proxy benchmark: wrk on loopback against (a) the model server directly, a Go TCP relay
+# (the floor for any Go process in the path), (b) a bare
 # httputil.ReverseProxy, (c) pipewarden gateway with every detector on, (d) nginx as a reverse
 # proxy, all with the same 6 KB KServe v2 body. Run from the repository root:
 #
@@ -21,9 +22,10 @@ go build -o "$WORK/pipewarden" ./cmd/pipewarden
 go build -o "$WORK/helper" ./bench/gateway
 "$WORK/helper" body -out "$WORK/body.json" -baseline "$WORK/baseline.json" >&2
 
-UP=18080 BARE=18081 GW=18082 NGX=18083 ADMIN=18084 GWOFF=18085 ADMINOFF=18086
+UP=18080 BARE=18081 GW=18082 NGX=18083 ADMIN=18084 GWOFF=18085 ADMINOFF=18086 RELAY=18087
 "$WORK/helper" upstream -listen 127.0.0.1:$UP &
 "$WORK/helper" bare -listen 127.0.0.1:$BARE -upstream http://127.0.0.1:$UP &
+"$WORK/helper" relay -listen 127.0.0.1:$RELAY -upstream http://127.0.0.1:$UP &
 # Every detector runs; escalation is off so that wrk's one client, which repeats one body, is
 # never throttled and every request is proxied.
 cat > "$WORK/gateway.yaml" <<YAML
@@ -86,10 +88,10 @@ $(awk '/Non-2xx/{print $5}' <<<"$load" | grep . || echo 0)" >>"$WORK/res-$1"
 us() { # wrk duration (12.3us, 1.2ms, 2s) → microseconds
   awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) f = 1; else if (d ~ /ms$/) f = 1000; else if (d ~ /s$/) f = 1000000; else f = 1; printf "%.0f", v * f }'
 }
-TARGETS=(direct bare gwoff gwon nginx)
-declare -A URL=([direct]="http://127.0.0.1:$UP" [bare]="http://127.0.0.1:$BARE" [gwoff]="http://127.0.0.1:$GWOFF" \
+TARGETS=(direct relay bare gwoff gwon nginx)
+declare -A URL=([direct]="http://127.0.0.1:$UP" [relay]="http://127.0.0.1:$RELAY" [bare]="http://127.0.0.1:$BARE" [gwoff]="http://127.0.0.1:$GWOFF" \
   [gwon]="http://127.0.0.1:$GW" [nginx]="http://127.0.0.1:$NGX")
-declare -A NAME=([direct]="direct (model server)" [bare]="bare httputil.ReverseProxy" \
+declare -A NAME=([direct]="direct (model server)" [relay]="Go TCP relay (no HTTP)" [bare]="bare httputil.ReverseProxy" \
   [gwoff]="pipewarden gateway, detectors off" [gwon]="pipewarden gateway, all detectors on" [nginx]="nginx, 1 worker")
 ROUNDS="${ROUNDS:-3}"
 for r in $(seq 1 "$ROUNDS"); do
