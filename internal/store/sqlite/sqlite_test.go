@@ -3,10 +3,10 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
