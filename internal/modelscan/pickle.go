@@ -359,6 +359,24 @@ func (w *pickleWalker) walk() (cell, error) {
 			} else {
 				err = w.step(op, start)
 			}
+		case opBinInt2:
+			if r.w-r.r >= 2 {
+				n := binary.LittleEndian.Uint16(r.buf[r.r:])
+				r.r += 2
+				r.off += 2
+				err = w.push(mkCell(kInt, int64(n)))
+			} else {
+				err = w.step(op, start)
+			}
+		case opTuple2:
+			// A state_dict's shapes and strides.
+			if n := len(w.stack); n >= 2 && (len(w.marks) == 0 || w.marks[len(w.marks)-1] <= n-2) {
+				t := w.comp(kTuple, w.stack[n-2:])
+				w.stack[n-2] = t
+				w.stack = w.stack[:n-1]
+			} else {
+				err = w.step(op, start)
+			}
 		default:
 			err = w.step(op, start)
 		}
