@@ -2,7 +2,6 @@ package modelscan
 
 import (
 	"bytes"
-	"math"
 	"strconv"
 )
 
@@ -60,10 +59,7 @@ func (c *cell) setComp(h uint32) { c.n = int64(h) }
 
 func compCell(k vkind, h uint32) cell { return cell{n: int64(h), lk: uint32(k)} }
 
-// kUnset marks a memo key that was never PUT; it never appears on the stack.
-const kUnset vkind = math.MaxUint8
-
-// comp is a container's kept items: heap.items[off : off+n], with room for cap.
+// comp is a container's kept items: heap.itemsAt(off, n), with room for cap.
 type comp struct {
 	off    uint32
 	n, cap int32
