@@ -2,11 +2,13 @@ package modelscan
 
 // The heap is compacted by copying (Cheney-style) what the roots (stack, memo, pending
 // persistent ids, overrides) still reach, generationally: a minor compaction moves only the
-// young generation, what was allocated since the last compaction, to the end of the old one,
-// which it never copies again; old containers whose items changed since (remember) are roots
-// of a minor compaction too. Once the old generation has grown to oldLimit (garbage collects
-// there when a memo key is overwritten or the stack drops what a minor compaction kept), a
-// full compaction copies everything reachable into a fresh heap.
+// young containers, those allocated since the last compaction, to the end of the old
+// generation, which it never copies again; old containers whose items changed since
+// (remember) are roots of a minor compaction too. Garbage collects in the old generation when
+// a memo key is overwritten, when the stack drops what a minor compaction kept, and in texts
+// (allocated old); once it is estimated to outweigh the rest (see heap.garbage), or the old
+// generation reaches oldLimit, a full compaction copies everything reachable into a fresh
+// old generation, the texts too once they reach textLimit.
 //
 // A pickle of millions of objects that memoizes some of them (a state_dict's persistent ids)
 // thus copies each survivor about once, and the young generation's memory is reused from one
