@@ -126,46 +126,80 @@ var datasets = []string{"customers", "transactions", "clickstream"}
 
 // event writes one event of the mix a real deployment sends: mostly inference requests, some
 // data, model and access events, with id and time as given.
-func event(b *bytes.Buffer, rng *rand.Rand, id, now string) {
+func event(b *bytes.Buffer, rng *rand.Rand, id, now, client, principal string) {
 	r := rng.IntN(100)
 	switch {
 	case r < 80:
-		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//gateway/%s","type":"pipewarden.inference.request","time":"%s","subject":%q,"data":{"endpoint":%q,"client":"key-%04d","status":%d,"latency_ms":%.2f,"features":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}}`,
-			id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], rng.IntN(5000), status(rng), rng.Float64()*20,
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//gateway/%s","type":"pipewarden.inference.request","time":"%s","subject":%q,"data":{"endpoint":%q,"client":"%s","status":%d,"latency_ms":%.2f,"features":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}}`,
+			id, endpoints[r%3], now, endpoints[r%3], endpoints[r%3], client, status(rng), rng.Float64()*20,
 			rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64())
 	case r < 90:
 		ds := datasets[r%3]
 		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//ingest/%s","type":"pipewarden.data.batch","time":"%s","subject":%q,"data":{"dataset":%q,"source":"s3://lake/%s","path":"part-%05d.parquet","rows":%d,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"},{"name":"region","type":"string"}],"digest":"sha256:%016x"}}`,
 			id, ds, now, ds, ds, ds, rng.IntN(1000), 1000+rng.IntN(100000), rng.Uint64())
 	case r < 95:
-		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//iam","type":"pipewarden.access.auth","time":"%s","subject":"user-%d","data":{"principal":"user-%d","result":%q,"source_ip":"10.0.%d.%d"}}`,
-			id, now, r, r, authResult(rng), rng.IntN(255), rng.IntN(255))
+		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//iam","type":"pipewarden.access.auth","time":"%s","subject":"%s","data":{"principal":"%s","result":%q,"source_ip":"10.0.%d.%d"}}`,
+			id, now, principal, principal, authResult(rng), rng.IntN(255), rng.IntN(255))
 	default:
 		fmt.Fprintf(b, `{"specversion":"1.0","id":"%s","source":"//registry","type":"pipewarden.model.artifact","time":"%s","subject":"fraud-detector","data":{"model":"fraud-detector","version":"%d","digest":"sha256:%016x","action":"registered","actor":"ci-bot","signed":true,"path":"models/fraud"}}`,
 			id, now, rng.IntN(50), rng.Uint64())
 	}
 }
 
-// template is an event cut around its id and time: pre + id + mid + time + post.
-type template struct{ pre, mid, post []byte }
+// template is an event cut around the parts that change per event: pre, then for each hole its
+// filler (id, time or client) and the text after it.
+type template struct {
+	pre   []byte
+	holes []hole
+}
+
+type hole struct {
+	kind  byte // holeID, holeTime, holeClient
+	after []byte
+}
+
+const (
+	holeID        = 0
+	holeTime      = 1
+	holeClient    = 2 // one of 5,000 API keys
+	holePrincipal = 3 // one of 50,000 users
+)
 
 // templates formats n events once, so that building a request costs the load generator (which
-// shares the machine with the daemon) a few copies per event instead of a fmt.Fprintf.
+// shares the machine with the daemon) a few copies per event instead of a fmt.Fprintf. Ids,
+// times and the client of an inference request are filled in per event, so that what a
+// template holds (a status, say) is not tied to a few clients.
 func templates(n int) []template {
 	rng := rand.New(rand.NewPCG(7, 42))
 	ts := make([]template, n)
 	var b bytes.Buffer
 	for i := range ts {
 		b.Reset()
-		event(&b, rng, "\x00", "\x01")
+		event(&b, rng, "\x00", "\x01", "\x02", "\x03")
 		e := b.Bytes()
-		a, c := bytes.IndexByte(e, 0), bytes.IndexByte(e, 1)
-		ts[i] = template{pre: bytes.Clone(e[:a]), mid: bytes.Clone(e[a+1 : c]), post: bytes.Clone(e[c+1:])}
+		cut := bytes.IndexAny(e, "\x00\x01\x02\x03")
+		ts[i].pre = bytes.Clone(e[:cut])
+		for cut >= 0 {
+			kind := e[cut]
+			e = e[cut+1:]
+			cut = bytes.IndexAny(e, "\x00\x01\x02\x03")
+			end := cut
+			if end < 0 {
+				end = len(e)
+			}
+			ts[i].holes = append(ts[i].holes, hole{kind: kind, after: bytes.Clone(e[:end])})
+		}
 	}
 	return ts
 }
 
-// body writes a batch of n events drawn from the templates, each with a new id.
+// padded appends n as four digits.
+func padded(b []byte, n int) []byte {
+	return append(b, byte('0'+n/1000%10), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// body writes a batch of n events drawn from the templates, each with a new id, inference
+// requests from one of 5,000 clients and logins of one of 50,000 users.
 func body(b *bytes.Buffer, rng *rand.Rand, ts []template, prefix []byte, seq *atomic.Int64, n int) {
 	b.WriteByte('[')
 	now := time.Now().UTC().AppendFormat(nil, time.RFC3339Nano)
@@ -176,11 +210,26 @@ func body(b *bytes.Buffer, rng *rand.Rand, ts []template, prefix []byte, seq *at
 		}
 		t := &ts[rng.IntN(len(ts))]
 		b.Write(t.pre)
-		b.Write(prefix)
-		b.Write(strconv.AppendInt(num[:0], seq.Add(1), 10))
-		b.Write(t.mid)
-		b.Write(now)
-		b.Write(t.post)
+		user := -1 // a login names its user twice (subject, principal)
+		for _, h := range t.holes {
+			switch h.kind {
+			case holeID:
+				b.Write(prefix)
+				b.Write(strconv.AppendInt(num[:0], seq.Add(1), 10))
+			case holeTime:
+				b.Write(now)
+			case holeClient:
+				b.WriteString("key-")
+				b.Write(padded(num[:0], rng.IntN(5000)))
+			case holePrincipal:
+				b.WriteString("user-")
+				if user < 0 {
+					user = rng.IntN(50000)
+				}
+				b.Write(strconv.AppendInt(num[:0], int64(user), 10))
+			}
+			b.Write(h.after)
+		}
 	}
 	b.WriteByte(']')
 }
