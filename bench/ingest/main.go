@@ -40,14 +40,30 @@ func main() {
 	var mu sync.Mutex
 	var lat []time.Duration
 	deadline := time.Now().Add(*dur)
-	var tick <-chan time.Time
+	// With -rps, one scheduler hands out send times start + i/rps, every one of them (a
+	// ticker would drop ticks whenever the workers fall behind), and latency is measured from
+	// the scheduled time, so a request that waited for a free worker counts its wait
+	// (no coordinated omission).
+	var due chan time.Time
+	start := time.Now()
 	if *rps > 0 {
-		tk := time.NewTicker(time.Second / time.Duration(*rps))
-		defer tk.Stop()
-		tick = tk.C
+		due = make(chan time.Time, *rps*int(dur.Seconds()+1))
+		go func() {
+			defer close(due)
+			every := time.Second / time.Duration(*rps)
+			for i := 0; ; i++ {
+				at := start.Add(time.Duration(i) * every)
+				if !at.Before(deadline) {
+					return
+				}
+				if d := time.Until(at); d > 0 {
+					time.Sleep(d)
+				}
+				due <- at
+			}
+		}()
 	}
 	var wg sync.WaitGroup
-	start := time.Now()
 	for w := 0; w < *conc; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -56,8 +72,12 @@ func main() {
 			var local []time.Duration
 			var buf bytes.Buffer
 			for time.Now().Before(deadline) {
-				if tick != nil {
-					<-tick
+				var at time.Time
+				if due != nil {
+					var ok bool
+					if at, ok = <-due; !ok {
+						break
+					}
 				}
 				buf.Reset()
 				body(&buf, rng, ts, prefix, &seq, *batch)
@@ -65,6 +85,9 @@ func main() {
 				req.Header.Set("Authorization", "Bearer "+*token)
 				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
 				t0 := time.Now()
+				if !at.IsZero() {
+					t0 = at
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					failed.Add(1)

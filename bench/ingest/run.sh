@@ -26,7 +26,7 @@ stop() { echo "   daemon CPU: $(cpu) s"; kill "$pid"; wait "$pid" || true; pid="
 run() { # name, config yaml
   start "$2"
   echo "== $1: single events at 1000 requests/s"
-  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 8 -rps 1000 -d "${secs}s"
+  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 16 -rps 1000 -d "${secs}s"
   stop
   start "$2"
   echo "== $1: batches of 100, 16 clients"
