@@ -153,6 +153,11 @@ func (s *Store) adoptAssets(ctx context.Context) error {
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("read assets: %w", err)
 	}
+	if len(old) == 0 {
+		// Nothing to take over (a new database, or an assets file that went missing after
+		// its move): the assets are rebuilt from every stored event.
+		upto = 0
+	}
 	tx, err := s.adb.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -229,8 +229,20 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 3 || got["model/old-model"] != 7 {
 		t.Fatalf("after reopen: %v", got)
+	}
+	// An assets file lost after the move is rebuilt from the stored events.
+	s.Close()
+	for _, f := range []string{"pw-assets.db", "pw-assets.db-wal", "pw-assets.db-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 3 || got["client/key-3f9a"] != 3 {
+		t.Fatalf("rebuilt: %v", got)
 	}
 }
