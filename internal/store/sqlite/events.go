@@ -85,6 +85,9 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
+	if err := writeBlocks(ctx, tx, evs); err != nil {
+		return 0, err
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
@@ -122,7 +125,64 @@ func (s *Store) newSeqs(ctx context.Context, tx *sql.Tx, chunk []event.Event, n,
 	return nil
 }
 
-// ListEvents returns events in arrival order.
+// blockRange is the seqs of one commit's events with one type or subject.
+type blockRange struct{ first, last int64 }
+
+// writeBlocks records, per type and per subject, the range of seqs this commit's new events
+// with it span (the filters of ListEvents read these instead of per-event indexes).
+func writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
+	types := map[string]*blockRange{}
+	subjects := map[string]*blockRange{}
+	add := func(m map[string]*blockRange, k string, seq int64) {
+		if r := m[k]; r != nil {
+			r.first, r.last = min(r.first, seq), max(r.last, seq)
+			return
+		}
+		m[k] = &blockRange{seq, seq}
+	}
+	for i := range evs {
+		if seq := evs[i].Seq; seq != 0 {
+			add(types, evs[i].Type, seq)
+			if evs[i].Subject != "" {
+				add(subjects, evs[i].Subject, seq)
+			}
+		}
+	}
+	for _, t := range []struct {
+		table, col string
+		m          map[string]*blockRange
+	}{{"event_type_blocks", "type", types}, {"event_subject_blocks", "subject", subjects}} {
+		const chunk = 200
+		args := make([]any, 0, 3*min(len(t.m), chunk))
+		n := 0
+		flush := func() error {
+			if n == 0 {
+				return nil
+			}
+			q := `INSERT INTO ` + t.table + ` (` + t.col + `, first_seq, last_seq) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("record event ranges: %w", err)
+			}
+			args, n = args[:0], 0
+			return nil
+		}
+		for k, r := range t.m {
+			args = append(args, k, r.first, r.last)
+			if n++; n == chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListEvents returns events in arrival order. A type or subject filter reads the ranges of
+// seqs that hold that type or subject (writeBlocks) and scans only those.
 func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[store.StoredEvent], error) {
 	var page store.Page[store.StoredEvent]
 	after, err := store.DecodeCursor(q.Cursor)
@@ -130,8 +190,8 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 		return page, err
 	}
 	limit := store.Limit(q.Limit)
-	where := []string{"seq > ?"}
-	args := []any{after}
+	var where []string
+	var args []any
 	if q.Type != "" {
 		where = append(where, "type = ?")
 		args = append(args, q.Type)
@@ -148,25 +208,48 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 		where = append(where, "time < ?")
 		args = append(args, nanos(q.Until))
 	}
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, type, subject, time, received_at, raw FROM events WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, args...)
-	if err != nil {
-		return page, fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
 	page.Items = []store.StoredEvent{}
-	for rows.Next() {
-		var e store.StoredEvent
-		var t, r int64
-		var raw []byte
-		if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Subject, &t, &r, &raw); err != nil {
-			return page, err
+	scan := func(lo, hi int64) error { // events with lo < seq <= hi (hi 0: no bound)
+		cond := append([]string{"seq > ?"}, where...)
+		a := append([]any{lo}, args...)
+		if hi > 0 {
+			cond = append(cond, "seq <= ?")
+			a = append(a, hi)
 		}
-		e.Time, e.ReceivedAt, e.Event = fromNanos(t), fromNanos(r), raw
-		page.Items = append(page.Items, e)
+		a = append(a, limit+1-len(page.Items))
+		rows, err := s.r.QueryContext(ctx, `SELECT seq, id, type, subject, time, received_at, raw FROM events WHERE `+
+			strings.Join(cond, " AND ")+` ORDER BY seq LIMIT ?`, a...)
+		if err != nil {
+			return fmt.Errorf("list events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e store.StoredEvent
+			var t, r int64
+			var raw []byte
+			if err := rows.Scan(&e.Seq, &e.ID, &e.Type, &e.Subject, &t, &r, &raw); err != nil {
+				return err
+			}
+			e.Time, e.ReceivedAt, e.Event = fromNanos(t), fromNanos(r), raw
+			page.Items = append(page.Items, e)
+		}
+		return rows.Err()
 	}
-	if err := rows.Err(); err != nil {
+	if q.Type == "" && q.Subject == "" {
+		err = scan(after, 0)
+	} else {
+		table, col, key := "event_type_blocks", "type", q.Type
+		if q.Subject != "" {
+			table, col, key = "event_subject_blocks", "subject", q.Subject
+		}
+		err = s.scanBlocks(ctx, table, col, key, after, func(lo, hi int64) (bool, error) {
+			if err := scan(lo, hi); err != nil {
+				return false, err
+			}
+			return len(page.Items) > limit, nil
+		})
+	}
+	if err != nil {
 		return page, err
 	}
 	if len(page.Items) > limit {
@@ -174,6 +257,41 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 		page.Next = store.EncodeCursor(page.Items[limit-1].Seq)
 	}
 	return page, nil
+}
+
+// scanBlocks calls fn with the seq ranges (lo, hi] that may hold key in col, in seq order from
+// after on, until fn says it has enough.
+func (s *Store) scanBlocks(ctx context.Context, table, col, key string, after int64, fn func(lo, hi int64) (bool, error)) error {
+	const batch = 256
+	pos := after
+	for {
+		rows, err := s.r.QueryContext(ctx, `SELECT first_seq, last_seq FROM `+table+` WHERE `+col+` = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, key, pos, batch)
+		if err != nil {
+			return fmt.Errorf("list events: %w", err)
+		}
+		var blocks []blockRange
+		for rows.Next() {
+			var b blockRange
+			if err := rows.Scan(&b.first, &b.last); err != nil {
+				rows.Close()
+				return err
+			}
+			blocks = append(blocks, b)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("list events: %w", err)
+		}
+		for _, b := range blocks {
+			done, err := fn(max(pos, b.first-1), b.last)
+			if err != nil || done {
+				return err
+			}
+			pos = b.last
+		}
+		if len(blocks) < batch {
+			return nil
+		}
+	}
 }
 
 // DeleteEventsBefore removes events received before t, in chunks so the writer is never held
@@ -188,7 +306,14 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 		n, _ := res.RowsAffected()
 		total += n
 		if n < 5000 {
-			return total, nil
+			break
 		}
 	}
+	// Ranges wholly before the oldest event left hold nothing any more.
+	for _, table := range []string{"event_type_blocks", "event_subject_blocks"} {
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events)`); err != nil {
+			return total, fmt.Errorf("delete old event ranges: %w", err)
+		}
+	}
+	return total, nil
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotentLargeBatch", testIdempotentLarge},
 		{"Pagination", testPagination},
 		{"Filters", testFilters},
+		{"FiltersManyCommits", testFiltersManyCommits},
 		{"Assets", testAssets},
 		{"Retention", testRetention},
 		{"Findings", testFindings},
@@ -196,6 +197,87 @@ func testFilters(t *testing.T, open Opener) {
 				t.Errorf("got %v, want %v", ids, tc.want)
 			}
 		})
+	}
+}
+
+// testFiltersManyCommits checks type and subject filters, with and without time bounds, page
+// by page, against the events themselves, over many commits of mixed events (and a retention
+// pass that removes the oldest).
+func testFiltersManyCommits(t *testing.T, open Opener) {
+	s, c := mustOpen(t, open)
+	ctx := context.Background()
+	types := []string{"pipewarden.data.batch", "pipewarden.access.auth", "pipewarden.inference.request", "pipewarden.model.artifact"}
+	subjects := []string{"a", "b", "c", "", "rare"}
+	type ev struct {
+		id, typ, subj string
+		at            time.Time
+	}
+	var all []ev
+	n := 0
+	for commit := 0; commit < 40; commit++ {
+		c.set(t0.Add(time.Duration(commit) * time.Minute))
+		var evs []event.Event
+		for k := 0; k < 1+(commit*7)%23; k++ {
+			n++
+			typ := types[(n*3+commit)%len(types)]
+			subj := subjects[(n*7)%4]
+			if n%97 == 0 {
+				subj, typ = "rare", types[3]
+			}
+			at := t0.Add(time.Duration(n) * time.Second)
+			evs = append(evs, Ev(t, fmt.Sprintf("m%04d", n), typ, subj, at))
+			all = append(all, ev{fmt.Sprintf("m%04d", n), typ, subj, at})
+		}
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(q store.EventQuery, from int) {
+		t.Helper()
+		var want []string
+		for _, e := range all[from:] {
+			if (q.Type == "" || e.typ == q.Type) && (q.Subject == "" || e.subj == q.Subject) &&
+				(q.Since.IsZero() || !e.at.Before(q.Since)) && (q.Until.IsZero() || e.at.Before(q.Until)) {
+				want = append(want, e.id)
+			}
+		}
+		for _, size := range []int{1, 3, 50, 1000} {
+			q.Limit = size
+			var got []string
+			for _, e := range listAll(t, s, q) {
+				got = append(got, e.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%+v: got %d %v, want %d %v", q, len(got), got, len(want), want)
+			}
+		}
+	}
+	queries := []store.EventQuery{{}}
+	for _, typ := range append(types, "pipewarden.deps.change") {
+		queries = append(queries, store.EventQuery{Type: typ})
+		for _, subj := range subjects[:3] {
+			queries = append(queries, store.EventQuery{Type: typ, Subject: subj})
+		}
+	}
+	for _, subj := range append(subjects, "nobody") {
+		if subj != "" {
+			queries = append(queries, store.EventQuery{Subject: subj}, store.EventQuery{Subject: subj, Since: t0.Add(100 * time.Second), Until: t0.Add(300 * time.Second)})
+		}
+	}
+	for _, q := range queries {
+		check(q, 0)
+	}
+	// Retention removes the first ten commits' events.
+	c.set(t0.Add(100 * time.Minute))
+	if _, err := s.DeleteEventsBefore(ctx, t0.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	for k := 0; k < 10; k++ {
+		first += 1 + (k*7)%23
+	}
+	for _, q := range queries {
+		check(q, first)
 	}
 }
 
