@@ -246,3 +246,71 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 		t.Fatalf("rebuilt: %v", got)
 	}
 }
+
+// A database from before event ranges gets them for its events when it is opened: filters on
+// old events keep working.
+func TestEventRangesMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pw.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"0001_init.sql", "0002_alerts.sql", "0003_assets_position.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1), (2), (3)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3000; i++ {
+		typ, subj := "pipewarden.access.auth", fmt.Sprintf("user-%d", i%7)
+		if i%1000 == 0 {
+			typ = "pipewarden.model.artifact"
+		}
+		raw := fmt.Sprintf(`{"specversion":"1.0","id":"o%d","source":"//x","type":%q,"subject":%q,"data":{}}`, i, typ, subj)
+		if _, err := tx.Exec(`INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, '//x', ?, ?, ?, ?)`,
+			fmt.Sprintf("o%d", i), typ, subj, i, i, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	list := func(q store.EventQuery) []string {
+		var ids []string
+		for {
+			p, err := s.ListEvents(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Items {
+				ids = append(ids, e.ID)
+			}
+			if p.Next == "" {
+				return ids
+			}
+			q.Cursor = p.Next
+		}
+	}
+	if got := list(store.EventQuery{Type: "pipewarden.model.artifact", Limit: 2}); fmt.Sprint(got) != "[o1000 o2000 o3000]" {
+		t.Fatalf("type filter on migrated events: %v", got)
+	}
+	if got := list(store.EventQuery{Subject: "user-3", Limit: 1000}); len(got) != 429 || got[0] != "o3" || got[428] != "o2999" {
+		t.Fatalf("subject filter on migrated events: %d %v", len(got), got[:min(3, len(got))])
+	}
+}
