@@ -131,54 +131,46 @@ type blockRange struct{ first, last int64 }
 // writeBlocks records, per type and per subject, the range of seqs this commit's new events
 // with it span (the filters of ListEvents read these instead of per-event indexes).
 func writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
-	types := map[string]*blockRange{}
-	subjects := map[string]*blockRange{}
-	add := func(m map[string]*blockRange, k string, seq int64) {
-		if r := m[k]; r != nil {
+	type rangeKey struct{ kind, key string }
+	ranges := map[rangeKey]*blockRange{}
+	add := func(k rangeKey, seq int64) {
+		if r := ranges[k]; r != nil {
 			r.first, r.last = min(r.first, seq), max(r.last, seq)
 			return
 		}
-		m[k] = &blockRange{seq, seq}
+		ranges[k] = &blockRange{seq, seq}
 	}
 	for i := range evs {
 		if seq := evs[i].Seq; seq != 0 {
-			add(types, evs[i].Type, seq)
+			add(rangeKey{"t", evs[i].Type}, seq)
 			if evs[i].Subject != "" {
-				add(subjects, evs[i].Subject, seq)
+				add(rangeKey{"s", evs[i].Subject}, seq)
 			}
 		}
 	}
-	for _, t := range []struct {
-		table, col string
-		m          map[string]*blockRange
-	}{{"event_type_blocks", "type", types}, {"event_subject_blocks", "subject", subjects}} {
-		const chunk = 200
-		args := make([]any, 0, 3*min(len(t.m), chunk))
-		n := 0
-		flush := func() error {
-			if n == 0 {
-				return nil
-			}
-			q := `INSERT INTO ` + t.table + ` (` + t.col + `, first_seq, last_seq) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("record event ranges: %w", err)
-			}
-			args, n = args[:0], 0
+	const chunk = 200
+	args := make([]any, 0, 4*min(len(ranges), chunk))
+	n := 0
+	flush := func() error {
+		if n == 0 {
 			return nil
 		}
-		for k, r := range t.m {
-			args = append(args, k, r.first, r.last)
-			if n++; n == chunk {
-				if err := flush(); err != nil {
-					return err
-				}
+		q := `INSERT INTO event_ranges (kind, key, first_seq, last_seq) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("record event ranges: %w", err)
+		}
+		args, n = args[:0], 0
+		return nil
+	}
+	for k, r := range ranges {
+		args = append(args, k.kind, k.key, r.first, r.last)
+		if n++; n == chunk {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
-		if err := flush(); err != nil {
-			return err
-		}
 	}
-	return nil
+	return flush()
 }
 
 // ListEvents returns events in arrival order. A type or subject filter reads the ranges of
@@ -238,11 +230,11 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 	if q.Type == "" && q.Subject == "" {
 		err = scan(after, 0)
 	} else {
-		table, col, key := "event_type_blocks", "type", q.Type
+		kind, key := "t", q.Type
 		if q.Subject != "" {
-			table, col, key = "event_subject_blocks", "subject", q.Subject
+			kind, key = "s", q.Subject
 		}
-		err = s.scanBlocks(ctx, table, col, key, after, func(lo, hi int64) (bool, error) {
+		err = s.scanBlocks(ctx, kind, key, after, func(lo, hi int64) (bool, error) {
 			if err := scan(lo, hi); err != nil {
 				return false, err
 			}
@@ -259,13 +251,13 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 	return page, nil
 }
 
-// scanBlocks calls fn with the seq ranges (lo, hi] that may hold key in col, in seq order from
-// after on, until fn says it has enough.
-func (s *Store) scanBlocks(ctx context.Context, table, col, key string, after int64, fn func(lo, hi int64) (bool, error)) error {
+// scanBlocks calls fn with the seq ranges (lo, hi] that may hold the type (kind "t") or
+// subject (kind "s") key, in seq order from after on, until fn says it has enough.
+func (s *Store) scanBlocks(ctx context.Context, kind, key string, after int64, fn func(lo, hi int64) (bool, error)) error {
 	const batch = 256
 	pos := after
 	for {
-		rows, err := s.r.QueryContext(ctx, `SELECT first_seq, last_seq FROM `+table+` WHERE `+col+` = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, key, pos, batch)
+		rows, err := s.r.QueryContext(ctx, `SELECT first_seq, last_seq FROM event_ranges WHERE kind = ? AND key = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, kind, key, pos, batch)
 		if err != nil {
 			return fmt.Errorf("list events: %w", err)
 		}
@@ -310,10 +302,8 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 		}
 	}
 	// Ranges wholly before the oldest event left hold nothing any more.
-	for _, table := range []string{"event_type_blocks", "event_subject_blocks"} {
-		if _, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events)`); err != nil {
-			return total, fmt.Errorf("delete old event ranges: %w", err)
-		}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM event_ranges WHERE last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events)`); err != nil {
+		return total, fmt.Errorf("delete old event ranges: %w", err)
 	}
 	return total, nil
 }
