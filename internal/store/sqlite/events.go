@@ -85,7 +85,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
-	if err := writeBlocks(ctx, tx, evs); err != nil {
+	if err := s.writeBlocks(ctx, tx, evs); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -130,7 +130,7 @@ type blockRange struct{ first, last int64 }
 
 // writeBlocks records, per type and per subject, the range of seqs this commit's new events
 // with it span (the filters of ListEvents read these instead of per-event indexes).
-func writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
+func (s *Store) writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
 	type rangeKey struct{ kind, key string }
 	ranges := map[rangeKey]*blockRange{}
 	add := func(k rangeKey, seq int64) {
@@ -147,6 +147,17 @@ func writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
 				add(rangeKey{"s", evs[i].Subject}, seq)
 			}
 		}
+	}
+	// A small commit's few ranges go through the prepared one-row statement; a large commit's
+	// many through multi-row statements, whose parsing its size pays for.
+	if len(ranges) <= 16 {
+		ins := tx.StmtContext(ctx, s.insRange)
+		for k, r := range ranges {
+			if _, err := ins.ExecContext(ctx, k.kind, k.key, r.first, r.last); err != nil {
+				return fmt.Errorf("record event ranges: %w", err)
+			}
+		}
+		return nil
 	}
 	const chunk = 200
 	args := make([]any, 0, 4*min(len(ranges), chunk))
@@ -302,8 +313,21 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 		}
 	}
 	// Ranges wholly before the oldest event left hold nothing any more.
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM event_ranges WHERE last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events)`); err != nil {
+	// Ranges are appended in commit order, so the ones wholly before the oldest event left are
+	// (but for those a migration wrote) at the start of the table: find the last of them on a
+	// reader, which holds up no commit, then delete up to it by rowid.
+	var oldest int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events`).Scan(&oldest); err != nil {
 		return total, fmt.Errorf("delete old event ranges: %w", err)
+	}
+	var upto sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(rowid) FROM event_ranges WHERE last_seq < ?`, oldest).Scan(&upto); err != nil {
+		return total, fmt.Errorf("delete old event ranges: %w", err)
+	}
+	if upto.Valid {
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM event_ranges WHERE rowid <= ? AND last_seq < ?`, upto.Int64, oldest); err != nil {
+			return total, fmt.Errorf("delete old event ranges: %w", err)
+		}
 	}
 	return total, nil
 }

@@ -47,6 +47,7 @@ type Store struct {
 
 	insEvent  *sql.Stmt
 	insEvents *sql.Stmt // insertChunk rows at once
+	insRange  *sql.Stmt // one event range (writeBlocks)
 
 	// The asset aggregate and its own database (assets.go). amu guards pending and lastSeq;
 	// fmu serialises flushes (flushedSeq is theirs).
@@ -145,6 +146,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.insRange, err = w.PrepareContext(ctx, `INSERT INTO event_ranges (kind, key, first_seq, last_seq) VALUES (?, ?, ?, ?)`); err != nil {
+		s.Close()
+		return nil, err
+	}
 	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", insertChunk), ",")
 	if s.insEvents, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES `+rowsSQL+` ON CONFLICT (id) DO NOTHING`); err != nil {
 		s.Close()
@@ -195,7 +200,7 @@ func (s *Store) Close() error {
 			}
 		}
 	})
-	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents} {
+	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents, s.insRange} {
 		if st != nil {
 			st.Close()
 		}

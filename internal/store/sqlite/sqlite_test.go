@@ -314,3 +314,52 @@ func TestEventRangesMigration(t *testing.T) {
 		t.Fatalf("subject filter on migrated events: %d %v", len(got), got[:min(3, len(got))])
 	}
 }
+
+// A commit naming many subjects records its ranges with multi-row statements; every subject
+// is found again, and retention leaves the ranges of what it keeps.
+func TestEventRangesManySubjects(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for round := range 3 {
+		var evs []event.Event
+		for i := range 150 {
+			evs = append(evs, storetest.Ev(t, fmt.Sprintf("r%d-%d", round, i), "pipewarden.access.auth", fmt.Sprintf("user-%d", i%60), now))
+		}
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Hour)
+	}
+	count := func(subject string) int {
+		n := 0
+		q := store.EventQuery{Subject: subject, Limit: 7}
+		for {
+			p, err := s.ListEvents(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(p.Items)
+			if p.Next == "" {
+				return n
+			}
+			q.Cursor = p.Next
+		}
+	}
+	// 150 events over 60 users a commit: users 0-29 appear three times, 30-59 twice.
+	for u, want := range map[string]int{"user-0": 9, "user-29": 9, "user-30": 6, "user-59": 6, "user-60": 0} {
+		if n := count(u); n != want {
+			t.Fatalf("%s: %d events, want %d", u, n, want)
+		}
+	}
+	if _, err := s.DeleteEventsBefore(ctx, now.Add(-90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("user-0"); n != 3 {
+		t.Fatalf("user-0 after retention: %d events, want 3", n)
+	}
+}

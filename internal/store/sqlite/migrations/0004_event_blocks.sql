@@ -9,7 +9,6 @@ CREATE TABLE event_ranges (
     last_seq  INTEGER NOT NULL
 );
 CREATE INDEX event_ranges_last ON event_ranges (kind, key, last_seq);
-CREATE INDEX event_ranges_retention ON event_ranges (last_seq);  -- retention drops old ranges
 INSERT INTO event_ranges (kind, key, first_seq, last_seq)
     SELECT 't', type, min(seq), max(seq) FROM events GROUP BY type, seq / 1024;
 INSERT INTO event_ranges (kind, key, first_seq, last_seq)
