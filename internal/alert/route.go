@@ -80,14 +80,6 @@ func (n *route) match(labels map[string]string) []*route {
 	return out
 }
 
-// walk visits every node.
-func (n *route) walk(f func(*route)) {
-	f(n)
-	for _, c := range n.children {
-		c.walk(f)
-	}
-}
-
 // groupLabels returns the labels an alert is grouped by on this route, and the group key.
 func (n *route) groupLabels(labels map[string]string) (map[string]string, string) {
 	var b strings.Builder

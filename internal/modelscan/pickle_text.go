@@ -120,26 +120,6 @@ func (r *byteReader) skip(n int64) error {
 	return nil
 }
 
-// bytesArg reads a length-prefixed argument: its content when it is at most keep bytes long,
-// otherwise only its length.
-func (r *byteReader) bytesArg(n int64, keep int, max int64, raw bool) (string, error) {
-	if n < 0 || n > max {
-		return "", limitErr("pickle argument of %d bytes", n)
-	}
-	if n > r.remaining() {
-		return "", errTruncated
-	}
-	if n <= int64(keep) {
-		b, err := r.next(int(n))
-		if err != nil || !raw && !nameBytes(b) {
-			// Only strings that can be names are kept; the rest are known by length.
-			return "", err
-		}
-		return string(b), nil
-	}
-	return "", r.skip(n)
-}
-
 // line reads up to and excluding '\n'. Lines longer than keep are consumed and returned
 // truncated with full=false.
 func (r *byteReader) line(keep int) (b []byte, full bool, err error) {

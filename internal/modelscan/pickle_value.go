@@ -53,14 +53,6 @@ type composite struct {
 	more  bool // items were dropped
 }
 
-func (v value) isRef() bool {
-	switch v.k {
-	case kGlobal, kModule, kModuleDict, kAttrGetter:
-		return true
-	}
-	return false
-}
-
 // hasText reports whether v is a str whose content is known.
 func (v value) hasText() bool { return v.k == kStr && int64(len(v.s)) == v.n }
 

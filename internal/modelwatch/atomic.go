@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -87,20 +86,6 @@ func copyFile(dst, src string, perm fs.FileMode) (string, int64, error) {
 		return "", 0, fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// hashFile is the hex SHA-256 of a file.
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var h hash.Hash = sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func pid() int { return os.Getpid() }

@@ -105,16 +105,3 @@ func (c *cas) put(src, digest string) error {
 	}
 	return syncDir(filepath.Dir(dst))
 }
-
-// verify re-hashes a blob; a store on a disk that rots or was tampered with must not restore
-// wrong bytes.
-func (c *cas) verify(digest string) error {
-	got, err := hashFile(c.path(digest))
-	if err != nil {
-		return fmt.Errorf("content store blob %s: %w", digest, err)
-	}
-	if got != digest {
-		return fmt.Errorf("content store blob %s is corrupt (its bytes hash to %s)", digest, got)
-	}
-	return nil
-}

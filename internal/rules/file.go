@@ -144,18 +144,6 @@ var itemKeys = map[string][]string{
 	kindHistory: {"history", "desc", "match", "when", "key", "value", "size", "max_keys", "ttl"},
 }
 
-// parseFile reads one rule file into items. All problems found are returned together.
-func parseFile(name string, r io.Reader, lim Limits) ([]*rawItem, Errors) {
-	data, err := io.ReadAll(io.LimitReader(r, int64(lim.MaxFileBytes)+1))
-	if err != nil {
-		return nil, Errors{{File: name, Msg: fmt.Sprintf("read: %v", err)}}
-	}
-	if len(data) > lim.MaxFileBytes {
-		return nil, Errors{{File: name, Msg: fmt.Sprintf("file exceeds the limit of %d bytes", lim.MaxFileBytes)}}
-	}
-	return parseBytes(name, data, lim)
-}
-
 func parseBytes(name string, data []byte, lim Limits) ([]*rawItem, Errors) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -305,27 +293,6 @@ func (it *rawItem) str(key string) (string, *Error) {
 		return "", it.errAt(key, "%s must be a string", key)
 	}
 	return n.Value, nil
-}
-
-func (it *rawItem) strList(key string) ([]string, *Error) {
-	n, ok := it.fields[key]
-	if !ok {
-		return nil, nil
-	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-		return []string{n.Value}, nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, it.errAt(key, "%s must be a list of strings", key)
-	}
-	out := make([]string, 0, len(n.Content))
-	for _, c := range n.Content {
-		if c.Kind != yaml.ScalarNode {
-			return nil, &Error{File: it.pos.file, Line: c.Line, Item: it.label(), Msg: key + " must be a list of strings"}
-		}
-		out = append(out, c.Value)
-	}
-	return out, nil
 }
 
 func (it *rawItem) boolean(key string) (*bool, *Error) {

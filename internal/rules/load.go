@@ -26,17 +26,6 @@ import (
 //go:embed defaults/*.yaml
 var defaultFS embed.FS
 
-// DefaultFiles lists the embedded default rule files by name, as they appear in errors.
-func DefaultFiles() []string {
-	names, _ := fs.Glob(defaultFS, "defaults/*.yaml")
-	sort.Strings(names)
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = "builtin:" + path.Base(n)
-	}
-	return out
-}
-
 // Source is a rule file held in memory.
 type Source struct {
 	Name string

@@ -106,12 +106,6 @@ func (b *boundedMap[V]) put(key string, v V, touched time.Time) {
 	b.pushTail(n)
 }
 
-func (b *boundedMap[V]) delete(key string) {
-	if n, ok := b.m[key]; ok {
-		b.remove(n)
-	}
-}
-
 func (b *boundedMap[V]) deleteBytes(key []byte) {
 	if n, ok := b.m[string(key)]; ok {
 		b.remove(n)

@@ -42,25 +42,6 @@ func (r *ring) sum() float64 {
 	return s
 }
 
-func meanStd(x []float64) (float64, float64) {
-	if len(x) == 0 {
-		return 0, 0
-	}
-	m := 0.0
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	if len(x) > 1 {
-		s /= float64(len(x) - 1)
-	}
-	return m, math.Sqrt(s)
-}
-
 func dist(a, b []float64) float64 {
 	d := 0.0
 	for j, v := range a {
