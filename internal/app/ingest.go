@@ -70,7 +70,7 @@ func (in *ingester) Ingest(ctx context.Context, evs []event.Event) error {
 		res.Cancel()
 		return err
 	}
-	httpapi.CountByType(evs, func(typ string, n int) { in.m.storedType.WithLabelValues(typ).Add(float64(n)) })
+	event.CountByType(evs, func(typ string, n int) { in.m.storedType.WithLabelValues(typ).Add(float64(n)) })
 	res.Publish(evs)
 	return nil
 }

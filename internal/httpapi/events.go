@@ -53,7 +53,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 
 // ingestAndAnswer stores events and answers 202 with their ids, or why not.
 func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, evs []event.Event) {
-	countByType(evs, func(typ string, n int) { s.received.WithLabelValues(typ).Add(float64(n)) })
+	event.CountByType(evs, func(typ string, n int) { s.received.WithLabelValues(typ).Add(float64(n)) })
 	if err := s.opts.Ingester.Ingest(r.Context(), evs); err != nil {
 		if errors.Is(err, ErrBackpressure) {
 			s.rejected.WithLabelValues("backpressure").Inc()
@@ -231,33 +231,3 @@ func (s *Server) getAssets(w http.ResponseWriter, r *http.Request) {
 	p, err := s.opts.Reader.ListAssets(r.Context(), aq)
 	writeList(s, w, p, err)
 }
-
-// countByType calls add once per distinct type in evs with how many events have it, in order
-// of first appearance (a batch holds few types; a metric label lookup per event is not free).
-func countByType(evs []event.Event, add func(typ string, n int)) {
-	var types [8]string
-	var counts [8]int
-	k := 0
-	for i := range evs {
-		t := evs[i].Type
-		j := 0
-		for j < k && types[j] != t {
-			j++
-		}
-		switch {
-		case j < k:
-			counts[j]++
-		case k < len(types):
-			types[k], counts[k] = t, 1
-			k++
-		default:
-			add(t, 1) // more distinct types than slots: counted one by one
-		}
-	}
-	for j := 0; j < k; j++ {
-		add(types[j], counts[j])
-	}
-}
-
-// CountByType is countByType for other packages' metrics.
-func CountByType(evs []event.Event, add func(typ string, n int)) { countByType(evs, add) }

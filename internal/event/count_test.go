@@ -1,26 +1,24 @@
-package httpapi
+package event
 
 import (
 	"fmt"
 	"testing"
-
-	"github.com/pipewarden/pipewarden/internal/event"
 )
 
 func TestCountByType(t *testing.T) {
-	var evs []event.Event
+	var evs []Event
 	want := map[string]int{}
 	for i := range 100 {
 		typ := fmt.Sprintf("t%d", i%11) // more distinct types than countByType's slots
 		if i%3 == 0 {
 			typ = "common"
 		}
-		evs = append(evs, event.Event{Type: typ})
+		evs = append(evs, Event{Type: typ})
 		want[typ]++
 	}
 	got := map[string]int{}
 	calls := 0
-	countByType(evs, func(typ string, n int) { got[typ] += n; calls++ })
+	CountByType(evs, func(typ string, n int) { got[typ] += n; calls++ })
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("counts %v, want %v", got, want)
 	}
