@@ -141,15 +141,15 @@ const maxCoalesce = 4096
 // transaction for many small publishes. Publishers' slices are shared by every subscriber and
 // are never written: a coalesced batch is a new slice.
 func coalesce[T any](ch chan []T, first []T, parts *[][]T) []T {
-	out := first
+	out, copied := first, false
 	for len(out) < maxCoalesce {
 		select {
 		case more, ok := <-ch:
 			if !ok {
 				return out
 			}
-			if len(out) == len(first) && &out[0] == &first[0] {
-				out = append(make([]T, 0, max(2*(len(first)+len(more)), 64)), first...)
+			if !copied {
+				out, copied = append(make([]T, 0, max(2*(len(first)+len(more)), 64)), first...), true
 			}
 			out = append(out, more...)
 			*parts = append(*parts, more)

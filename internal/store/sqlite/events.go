@@ -85,7 +85,7 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 			record(ev)
 		}
 	}
-	if err := s.writeBlocks(ctx, tx, evs); err != nil {
+	if err := s.writeRanges(ctx, tx, evs); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -125,20 +125,20 @@ func (s *Store) newSeqs(ctx context.Context, tx *sql.Tx, chunk []event.Event, n,
 	return nil
 }
 
-// blockRange is the seqs of one commit's events with one type or subject.
-type blockRange struct{ first, last int64 }
+// seqRange is the seqs of one commit's events with one type or subject.
+type seqRange struct{ first, last int64 }
 
-// writeBlocks records, per type and per subject, the range of seqs this commit's new events
+// writeRanges records, per type and per subject, the range of seqs this commit's new events
 // with it span (the filters of ListEvents read these instead of per-event indexes).
-func (s *Store) writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
+func (s *Store) writeRanges(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
 	type rangeKey struct{ kind, key string }
-	ranges := map[rangeKey]*blockRange{}
+	ranges := map[rangeKey]*seqRange{}
 	add := func(k rangeKey, seq int64) {
 		if r := ranges[k]; r != nil {
 			r.first, r.last = min(r.first, seq), max(r.last, seq)
 			return
 		}
-		ranges[k] = &blockRange{seq, seq}
+		ranges[k] = &seqRange{seq, seq}
 	}
 	for i := range evs {
 		if seq := evs[i].Seq; seq != 0 {
@@ -185,7 +185,7 @@ func (s *Store) writeBlocks(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 }
 
 // ListEvents returns events in arrival order. A type or subject filter reads the ranges of
-// seqs that hold that type or subject (writeBlocks) and scans only those.
+// seqs that hold that type or subject (writeRanges) and scans only those.
 func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[store.StoredEvent], error) {
 	var page store.Page[store.StoredEvent]
 	after, err := store.DecodeCursor(q.Cursor)
@@ -245,7 +245,7 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 		if q.Subject != "" {
 			kind, key = "s", q.Subject
 		}
-		err = s.scanBlocks(ctx, kind, key, after, func(lo, hi int64) (bool, error) {
+		err = s.scanRanges(ctx, kind, key, after, func(lo, hi int64) (bool, error) {
 			if err := scan(lo, hi); err != nil {
 				return false, err
 			}
@@ -262,9 +262,9 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 	return page, nil
 }
 
-// scanBlocks calls fn with the seq ranges (lo, hi] that may hold the type (kind "t") or
+// scanRanges calls fn with the seq ranges (lo, hi] that may hold the type (kind "t") or
 // subject (kind "s") key, in seq order from after on, until fn says it has enough.
-func (s *Store) scanBlocks(ctx context.Context, kind, key string, after int64, fn func(lo, hi int64) (bool, error)) error {
+func (s *Store) scanRanges(ctx context.Context, kind, key string, after int64, fn func(lo, hi int64) (bool, error)) error {
 	const batch = 256
 	pos := after
 	for {
@@ -272,26 +272,26 @@ func (s *Store) scanBlocks(ctx context.Context, kind, key string, after int64, f
 		if err != nil {
 			return fmt.Errorf("list events: %w", err)
 		}
-		var blocks []blockRange
+		var ranges []seqRange
 		for rows.Next() {
-			var b blockRange
+			var b seqRange
 			if err := rows.Scan(&b.first, &b.last); err != nil {
 				rows.Close()
 				return err
 			}
-			blocks = append(blocks, b)
+			ranges = append(ranges, b)
 		}
 		if err := rows.Close(); err != nil {
 			return fmt.Errorf("list events: %w", err)
 		}
-		for _, b := range blocks {
+		for _, b := range ranges {
 			done, err := fn(max(pos, b.first-1), b.last)
 			if err != nil || done {
 				return err
 			}
 			pos = b.last
 		}
-		if len(blocks) < batch {
+		if len(ranges) < batch {
 			return nil
 		}
 	}
