@@ -325,7 +325,9 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, err
 		return total, fmt.Errorf("delete old event ranges: %w", err)
 	}
 	if upto.Valid {
-		if _, err := s.w.ExecContext(ctx, `DELETE FROM event_ranges WHERE rowid <= ? AND last_seq < ?`, upto.Int64, oldest); err != nil {
+		// The oldest event is read again by the delete itself: events (and their ranges) may
+		// have been committed since the reader looked, and an empty table may have filled.
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM event_ranges WHERE rowid <= ? AND last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM events)`, upto.Int64); err != nil {
 			return total, fmt.Errorf("delete old event ranges: %w", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,5 +362,55 @@ func TestEventRangesManySubjects(t *testing.T) {
 	}
 	if n := count("user-0"); n != 3 {
 		t.Fatalf("user-0 after retention: %d events, want 3", n)
+	}
+}
+
+// Retention running while events arrive never takes the ranges of events it keeps: a filter
+// finds every new event, even when retention emptied the table just before they came.
+func TestRetentionKeepsRangesOfNewEvents(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: clock, Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	cutoff := now.Add(time.Minute)
+	for round := range 20 {
+		// Old events, then new ones while retention of the old runs alongside.
+		mu.Lock()
+		now = cutoff.Add(-time.Second)
+		mu.Unlock()
+		if _, err := s.AppendEvents(ctx, []event.Event{storetest.Ev(t, fmt.Sprintf("old%d", round), "pipewarden.access.auth", "u", now)}); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		now = cutoff.Add(time.Second)
+		mu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 20 {
+				if _, err := s.DeleteEventsBefore(ctx, cutoff); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for i := range 10 {
+			if _, err := s.AppendEvents(ctx, []event.Event{storetest.Ev(t, fmt.Sprintf("new%d-%d", round, i), "pipewarden.model.artifact", "m", now)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-done
+		p, err := s.ListEvents(ctx, store.EventQuery{Type: "pipewarden.model.artifact", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 10 * (round + 1); len(p.Items) != want {
+			t.Fatalf("round %d: the type filter finds %d new events, want %d", round, len(p.Items), want)
+		}
 	}
 }
