@@ -4,12 +4,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -30,8 +33,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ingest: -token is required")
 		os.Exit(2)
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc * 2}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	u, err := neturl.Parse(*url)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		fmt.Fprintf(os.Stderr, "ingest: -url %s: want http://host:port\n", *url)
+		os.Exit(2)
+	}
 
 	var seq atomic.Int64
 	ts := templates(8192)
@@ -71,6 +77,9 @@ func main() {
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
 			var local []time.Duration
 			var buf bytes.Buffer
+			c := &conn{addr: u.Host, head: []byte("POST /v1/events HTTP/1.1\r\nHost: " + u.Host +
+				"\r\nAuthorization: Bearer " + *token + "\r\nContent-Type: application/cloudevents-batch+json\r\nContent-Length: ")}
+			defer c.close()
 			for time.Now().Before(deadline) {
 				var at time.Time
 				if due != nil {
@@ -81,22 +90,17 @@ func main() {
 				}
 				buf.Reset()
 				body(&buf, rng, ts, prefix, &seq, *batch)
-				req, _ := http.NewRequest("POST", *url+"/v1/events", bytes.NewReader(buf.Bytes()))
-				req.Header.Set("Authorization", "Bearer "+*token)
-				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
 				t0 := time.Now()
 				if !at.IsZero() {
 					t0 = at
 				}
-				resp, err := client.Do(req)
+				code, err := c.post(buf.Bytes())
 				if err != nil {
 					failed.Add(1)
 					continue
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				d := time.Since(t0)
-				switch resp.StatusCode {
+				switch code {
 				case http.StatusAccepted:
 					acked.Add(int64(*batch))
 					local = append(local, d)
@@ -255,4 +259,102 @@ func body(b *bytes.Buffer, rng *rand.Rand, ts []template, prefix []byte, seq *at
 		}
 	}
 	b.WriteByte(']')
+}
+
+// conn is one keep-alive HTTP/1.1 connection that posts a body and reads the status, in the
+// calling goroutine. net/http's client hands every request to a writer goroutine and every
+// response to a reader goroutine; on a 2-core machine shared with the daemon those hand-offs
+// would count in the latencies measured, and cost the daemon processor time.
+type conn struct {
+	addr string
+	head []byte // request line and headers up to the Content-Length value
+	nc   net.Conn
+	br   *bufio.Reader
+	req  []byte
+}
+
+func (c *conn) close() {
+	if c.nc != nil {
+		c.nc.Close()
+		c.nc = nil
+	}
+}
+
+// post sends body and returns the response status; the response body is read and dropped. A
+// connection that fails is dialled again once.
+func (c *conn) post(body []byte) (int, error) {
+	for attempt := 0; ; attempt++ {
+		fresh := false
+		if c.nc == nil {
+			nc, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+			if err != nil {
+				return 0, err
+			}
+			c.nc, c.br, fresh = nc, bufio.NewReaderSize(nc, 16<<10), true
+		}
+		code, err := c.exchange(body)
+		if err == nil {
+			return code, nil
+		}
+		c.close()
+		if fresh || attempt > 0 {
+			return 0, err
+		}
+	}
+}
+
+func (c *conn) exchange(body []byte) (int, error) {
+	c.req = append(c.req[:0], c.head...)
+	c.req = strconv.AppendInt(c.req, int64(len(body)), 10)
+	c.req = append(c.req, "\r\n\r\n"...)
+	c.req = append(c.req, body...)
+	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.nc.Write(c.req); err != nil {
+		return 0, err
+	}
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 202 Accepted"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length, closing := -1, false
+	for {
+		h, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		k, v, _ := bytes.Cut(h, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(v)); err != nil || length < 0 {
+				return 0, fmt.Errorf("bad Content-Length %q", v)
+			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			return 0, errors.New("chunked response: not expected from /v1/events")
+		case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(v, []byte("close")):
+			closing = true
+		}
+	}
+	if length < 0 {
+		return 0, errors.New("response without Content-Length")
+	}
+	if _, err := c.br.Discard(length); err != nil {
+		return 0, err
+	}
+	if closing {
+		c.close()
+	}
+	return code, nil
 }
