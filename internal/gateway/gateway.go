@@ -353,53 +353,86 @@ const maxCapture = 1 << 16 // response bytes kept to read the predicted class
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.opts.Now()
 	rt := g.match(r.URL.Path)
-	if rt == nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no route for " + r.URL.Path})
+	client := ""
+	if rt != nil {
+		client = g.identify(r)
+	}
+	in := inbound{method: r.Method, contentLength: r.ContentLength, body: r.Body,
+		contentType: r.Header.Get("Content-Type"), headerLength: r.Header.Get("Inference-Header-Content-Length")}
+	v := g.decide(&in, rt, r.URL.Path, client, start)
+	if v.answer != nil {
+		v.answer.writeTo(w)
 		return
 	}
-	client := g.identify(r)
-	verdict, err := g.check(w, r, rt, client, start)
-	if err != nil {
-		g.faults.Add(1)
-		g.opts.Logger.Error("gateway fault", "client", client, "route", rt.Name, "err", err)
-		if g.opts.OnError == FailClosed {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "gateway unavailable"})
-			g.clients.record(client, rt.Name, http.StatusServiceUnavailable, start, g.opts.Now(), outcomeFault)
-			return
-		}
-		// Forward what the checks had read; the detectors skip this request.
-		if verdict == nil {
-			verdict = &checked{}
-		}
-		verdict.forward, verdict.req = true, nil
-	}
-	if verdict.forward {
-		g.forward(w, r, rt, client, start, verdict)
-	}
+	g.forward(w, r, rt, client, start, v)
 }
 
-// checked is the outcome of the inline checks.
+// inbound is what the inline checks read of a request, whichever front end parsed it.
+type inbound struct {
+	method        string
+	contentLength int64     // -1: unknown
+	body          io.Reader // nil or http.NoBody: none
+	contentType   string
+	headerLength  string // Inference-Header-Content-Length
+}
+
+// answer is a response the gateway gives itself instead of forwarding.
+type answer struct {
+	status     int
+	body       map[string]any
+	retryAfter int // seconds; 0: no Retry-After
+}
+
+func (a *answer) writeTo(w http.ResponseWriter) {
+	if a.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter))
+	}
+	writeJSON(w, a.status, a.body)
+}
+
+// checked is the outcome of the inline checks: an answer, or a request to forward.
 type checked struct {
-	forward bool
-	body    *bytes.Buffer
-	req     *protocol.Request
-	shadow  outcome
+	answer *answer
+	body   *bytes.Buffer
+	req    *protocol.Request
+	shadow outcome
 }
 
-// check runs the inline checks; it answers the request itself when it stops it. A panic in a
+// decide runs the inline checks under the on_error policy: a fault in them answers 503
+// (fail_closed) or forwards what the checks had read (fail_open; the detectors skip it).
+func (g *Gateway) decide(in *inbound, rt *route, path, client string, start time.Time) *checked {
+	if rt == nil {
+		return &checked{answer: &answer{status: http.StatusNotFound, body: map[string]any{"error": "no route for " + path}}}
+	}
+	v, err := g.check(in, rt, client, start)
+	if err == nil {
+		return v
+	}
+	g.faults.Add(1)
+	g.opts.Logger.Error("gateway fault", "client", client, "route", rt.Name, "err", err)
+	if g.opts.OnError == FailClosed {
+		g.clients.record(client, rt.Name, http.StatusServiceUnavailable, start, g.opts.Now(), outcomeFault)
+		g.release(v)
+		return &checked{answer: &answer{status: http.StatusServiceUnavailable, body: map[string]any{"error": "gateway unavailable"}}}
+	}
+	v.answer, v.req = nil, nil
+	return v
+}
+
+// check runs the inline checks; it returns an answer when it stops the request. A panic in a
 // check is the gateway's own fault and becomes an error for the on_error policy.
-func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route, client string, start time.Time) (v *checked, err error) {
+func (g *Gateway) check(in *inbound, rt *route, client string, start time.Time) (v *checked, err error) {
+	v = &checked{}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in inline checks: %v", p)
 		}
 	}()
-	v = &checked{}
 	enforce := g.opts.Mode == Enforce
 	if b, ok := g.blocks.Active(client); ok {
 		if enforce {
-			writeJSON(w, http.StatusForbidden, map[string]any{"error": "client blocked", "client": client,
-				"reason": b.Reason, "until": b.Until})
+			v.answer = &answer{status: http.StatusForbidden, body: map[string]any{"error": "client blocked", "client": client,
+				"reason": b.Reason, "until": b.Until}}
 			g.clients.record(client, rt.Name, http.StatusForbidden, start, g.opts.Now(), outcomeBlocked)
 			return v, nil
 		}
@@ -408,9 +441,8 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route, clien
 	if ok, retry := g.clients.allow(client, start); !ok {
 		if enforce {
 			secs := max(1, int(math.Ceil(retry.Seconds())))
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate limit exceeded", "client": client,
-				"retry_after_seconds": secs})
+			v.answer = &answer{status: http.StatusTooManyRequests, retryAfter: secs, body: map[string]any{"error": "rate limit exceeded",
+				"client": client, "retry_after_seconds": secs}}
 			g.clients.record(client, rt.Name, http.StatusTooManyRequests, start, g.opts.Now(), outcomeLimited)
 			return v, nil
 		}
@@ -418,42 +450,40 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route, clien
 			v.shadow = outcomeLimited
 		}
 	}
-	if r.ContentLength > g.opts.Limits.BodyBytes {
-		return g.reject(w, rt, client, start, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", g.opts.Limits.BodyBytes), v)
+	if in.contentLength > g.opts.Limits.BodyBytes {
+		return g.reject(rt, client, start, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", g.opts.Limits.BodyBytes), v)
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	if in.body != nil && in.body != http.NoBody {
 		buf := g.bufs.Get().(*bytes.Buffer)
 		buf.Reset()
-		_, rerr := buf.ReadFrom(io.LimitReader(r.Body, g.opts.Limits.BodyBytes+1))
-		r.Body.Close()
+		_, rerr := buf.ReadFrom(io.LimitReader(in.body, g.opts.Limits.BodyBytes+1))
 		v.body = buf
 		if rerr != nil {
-			return g.reject(w, rt, client, start, http.StatusBadRequest, "cannot read request body", v)
+			return g.reject(rt, client, start, http.StatusBadRequest, "cannot read request body", v)
 		}
 		if int64(buf.Len()) > g.opts.Limits.BodyBytes {
-			return g.reject(w, rt, client, start, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", g.opts.Limits.BodyBytes), v)
+			return g.reject(rt, client, start, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", g.opts.Limits.BodyBytes), v)
 		}
 	}
-	if r.Method == http.MethodPost && v.body != nil && v.body.Len() > 0 {
+	if in.method == http.MethodPost && v.body != nil && v.body.Len() > 0 {
 		// Room for the numbers of a typical body, so the parser rarely grows the slice.
 		req := &protocol.Request{Vals: make([]float64, 0, min(v.body.Len()/16+8, 1<<16))}
 		hl := -1
-		if s := r.Header.Get("Inference-Header-Content-Length"); s != "" {
+		if s := in.headerLength; s != "" {
 			if n, err := strconv.Atoi(s); err == nil && n >= 0 {
 				hl = n
 			} else {
-				return g.reject(w, rt, client, start, http.StatusBadRequest, "invalid Inference-Header-Content-Length", v)
+				return g.reject(rt, client, start, http.StatusBadRequest, "invalid Inference-Header-Content-Length", v)
 			}
 		}
-		perr := rt.parser.Parse(v.body.Bytes(), protocol.Meta{ContentType: r.Header.Get("Content-Type"), HeaderLength: hl}, req)
+		perr := rt.parser.Parse(v.body.Bytes(), protocol.Meta{ContentType: in.contentType, HeaderLength: hl}, req)
 		if msg := shapeProblem(rt, req, perr); msg != "" {
-			return g.reject(w, rt, client, start, http.StatusBadRequest, msg, v)
+			return g.reject(rt, client, start, http.StatusBadRequest, msg, v)
 		}
 		if perr == nil {
 			v.req = req
 		}
 	}
-	v.forward = true
 	return v, nil
 }
 
@@ -479,15 +509,14 @@ func shapeProblem(rt *route, req *protocol.Request, perr error) string {
 }
 
 // reject answers a request the checks refuse (enforce) or lets it through (shadow).
-func (g *Gateway) reject(w http.ResponseWriter, rt *route, client string, start time.Time, status int, msg string, v *checked) (*checked, error) {
+func (g *Gateway) reject(rt *route, client string, start time.Time, status int, msg string, v *checked) (*checked, error) {
 	if g.opts.Mode == Shadow {
-		v.forward = true
 		if v.shadow == outcomeNone {
 			v.shadow = outcomeRejected
 		}
 		return v, nil
 	}
-	writeJSON(w, status, map[string]any{"error": msg})
+	v.answer = &answer{status: status, body: map[string]any{"error": msg}}
 	g.clients.record(client, rt.Name, status, start, g.opts.Now(), outcomeRejected)
 	g.release(v)
 	return v, nil
@@ -510,21 +539,33 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, cli
 	}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	rt.proxy.ServeHTTP(w, r)
+	var resp []byte
+	if st.resp != nil {
+		resp = st.resp.Bytes()
+	}
+	g.account(rt, client, start, st.status, v, resp)
+}
+
+// account records a forwarded request and hands its sample, with the start of the response
+// when it was captured, to the detectors.
+func (g *Gateway) account(rt *route, client string, start time.Time, status int, v *checked, resp []byte) {
 	end := g.opts.Now()
 	out := outcomeForwarded
 	if v.shadow != outcomeNone {
 		out = v.shadow | outcomeShadow
 	}
-	g.clients.record(client, rt.Name, st.status, start, end, out)
+	g.clients.record(client, rt.Name, status, start, end, out)
 	if v.req != nil && v.req.Rows > 0 && v.req.Width > 0 {
-		s := &sample{client: client, route: rt, time: start, status: st.status, req: v.req,
-			latency: end.Sub(start)}
-		if st.resp != nil {
-			s.resp = st.resp.Bytes()
-		}
-		g.enqueue(s)
+		g.enqueue(&sample{client: client, route: rt, time: start, status: status, req: v.req,
+			latency: end.Sub(start), resp: resp})
 	}
 	g.release(v)
+}
+
+// captures reports whether a response's body is kept for the class parser: a successful answer
+// to a request the detectors will see, never a stream.
+func captures(v *checked, status int, contentType string) bool {
+	return v.req != nil && v.req.Rows > 0 && status == http.StatusOK && !strings.HasPrefix(contentType, "text/event-stream")
 }
 
 // captureResponse records the status and keeps the start of the body for the class parser;
