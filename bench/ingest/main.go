@@ -96,7 +96,9 @@ func main() {
 				}
 				code, err := c.post(buf.Bytes())
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) <= 3 {
+						fmt.Fprintln(os.Stderr, "ingest:", err)
+					}
 					continue
 				}
 				d := time.Since(t0)
@@ -324,7 +326,7 @@ func (c *conn) exchange(body []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bad status line %q", line)
 	}
-	length, closing := -1, false
+	length, closing, chunked := -1, false, false
 	for {
 		h, err := c.br.ReadSlice('\n')
 		if err != nil {
@@ -342,19 +344,57 @@ func (c *conn) exchange(body []byte) (int, error) {
 				return 0, fmt.Errorf("bad Content-Length %q", v)
 			}
 		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-			return 0, errors.New("chunked response: not expected from /v1/events")
+			if !bytes.EqualFold(v, []byte("chunked")) {
+				return 0, fmt.Errorf("unexpected Transfer-Encoding %q", v)
+			}
+			chunked = true
 		case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(v, []byte("close")):
 			closing = true
 		}
 	}
-	if length < 0 {
-		return 0, errors.New("response without Content-Length")
-	}
-	if _, err := c.br.Discard(length); err != nil {
-		return 0, err
+	switch {
+	case chunked:
+		if err := c.discardChunks(); err != nil {
+			return 0, err
+		}
+	case length >= 0:
+		if _, err := c.br.Discard(length); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, errors.New("response without Content-Length or chunked encoding")
 	}
 	if closing {
 		c.close()
 	}
 	return code, nil
+}
+
+// discardChunks reads a chunked body (RFC 9112 §7.1) to its end, trailers included.
+func (c *conn) discardChunks() error {
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		size, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad chunk size %q", line)
+		}
+		if n == 0 {
+			for { // trailers, then the empty line
+				t, err := c.br.ReadSlice('\n')
+				if err != nil {
+					return err
+				}
+				if len(bytes.TrimRight(t, "\r\n")) == 0 {
+					return nil
+				}
+			}
+		}
+		if _, err := c.br.Discard(int(n) + 2); err != nil {
+			return err
+		}
+	}
 }
