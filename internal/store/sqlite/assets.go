@@ -17,7 +17,7 @@ import (
 
 // Assets are derived from events, so they are neither written with every event commit nor
 // kept in the events database. Each commit's sightings are added to an in-memory aggregate;
-// a background goroutine writes it about once a second (Options.AssetFlush), and before any
+// a background goroutine writes it every few seconds (Options.AssetFlush), and before any
 // asset listing and at Close, to a database file of their own beside the main one
 // (<name>-assets.db). Its own file has its own write lock, so writing thousands of assets
 // never holds up an event commit. The same transaction records the highest event seq the
@@ -89,9 +89,13 @@ CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), upto
 
 // openAssets opens (creating if needed) the assets database. A new one takes over the assets
 // the main database held before they had their own file.
-func (s *Store) openAssets(ctx context.Context, path string, sync string) error {
+func (s *Store) openAssets(ctx context.Context, path string) error {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)"} {
+	// synchronous=NORMAL whatever the main database's setting: the assets are derived from the
+	// events, and a flush records the event position it reflects in the same transaction, so a
+	// flush that a power loss takes back also takes back its position, and Open replays those
+	// events again. Its syncs would otherwise queue on the disk with the event commits'.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

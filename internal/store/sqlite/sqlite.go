@@ -39,7 +39,9 @@ type Options struct {
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// AssetFlush is how often the asset aggregate is written to the assets database (default
-	// 1s).
+	// 5s; listings flush first, so it bounds only how many events a restart after a crash
+	// replays). Under load every flush rewrites each client seen since the last one, so a
+	// longer interval writes each of them less often.
 	AssetFlush time.Duration
 }
 
@@ -136,11 +138,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	cp.SetMaxOpenConns(1)
 	if o.AssetFlush <= 0 {
-		o.AssetFlush = time.Second
+		o.AssetFlush = 5 * time.Second
 	}
 	s := &Store{w: w, r: r, cp: cp, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush, stopCP: make(chan struct{}), cpDone: make(chan struct{})}
 	go s.checkpointLoop()
-	if err := s.openAssets(ctx, assetsPath(path), sync); err != nil {
+	if err := s.openAssets(ctx, assetsPath(path)); err != nil {
 		s.Close()
 		return nil, err
 	}
