@@ -161,7 +161,10 @@ func runGateway(ctx context.Context, g *globals, cfg gateway.Config, f gatewayFl
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	proxy := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Plain HTTP/1.1 requests take the gateway's fast front end; TLS, HTTP/2 and anything
+	// unusual go on to net/http and httputil.ReverseProxy.
+	proxy := gateway.NewServer(gw, gateway.ServerOptions{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		gw.Close()
@@ -207,7 +210,9 @@ func runGateway(ctx context.Context, g *globals, cfg gateway.Config, f gatewayFl
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	proxy.Shutdown(sctx)
+	if proxy.Shutdown(sctx) != nil {
+		proxy.Close()
+	}
 	if admin != nil {
 		admin.Shutdown(sctx)
 	}

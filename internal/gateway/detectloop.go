@@ -37,38 +37,79 @@ func (g *Gateway) enqueue(s *sample) {
 // detectLoop feeds the detectors. It keeps to a CPU budget (Options.DetectorCPU, a share of
 // one core) by resting in proportion to the work done, so that under load the detectors give
 // the proxy its CPU back: the queue then fills and samples are dropped and counted.
+//
+// While requests keep coming it looks at the queue every pollInterval instead of waiting on it:
+// a goroutine waiting on a channel is woken by every send, and each wake-up is a thread wake-up
+// on the request path (futex, and a spinning thread on the other core). After a second with
+// nothing to do it waits on the queue again, so an idle gateway does not poll.
 func (g *Gateway) detectLoop() {
 	defer g.done.Done()
 	share := g.opts.DetectorCPU
 	var debt time.Duration
+	var lastWork time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	rest := func(d time.Duration) bool {
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+			return true
+		case <-g.stop:
+			timer.Stop()
+			return false
+		}
+	}
+	for {
+		var s *sample
+		select {
+		case s = <-g.queue:
+		case <-g.stop:
+			g.drain()
+			return
+		default:
+			if time.Since(lastWork) < time.Second {
+				if !rest(pollInterval) {
+					g.drain()
+					return
+				}
+				continue
+			}
+			select {
+			case s = <-g.queue:
+			case <-g.stop:
+				g.drain()
+				return
+			}
+		}
+		t0 := time.Now()
+		g.process(s)
+		lastWork = time.Now()
+		if share >= 1 {
+			continue
+		}
+		debt += time.Duration(float64(lastWork.Sub(t0)) * (1 - share) / share)
+		if debt < time.Millisecond {
+			continue
+		}
+		if !rest(debt) {
+			g.drain()
+			return
+		}
+		debt = 0
+	}
+}
+
+// pollInterval is how often the detectors look at the queue while requests flow.
+const pollInterval = 2 * time.Millisecond
+
+// drain processes what is queued, at Close.
+func (g *Gateway) drain() {
 	for {
 		select {
 		case s := <-g.queue:
-			t0 := time.Now()
 			g.process(s)
-			if share >= 1 {
-				continue
-			}
-			debt += time.Duration(float64(time.Since(t0)) * (1 - share) / share)
-			if debt < time.Millisecond {
-				continue
-			}
-			t := time.NewTimer(debt)
-			select {
-			case <-t.C:
-			case <-g.stop:
-				t.Stop()
-			}
-			debt = 0
-		case <-g.stop:
-			for {
-				select {
-				case s := <-g.queue:
-					g.process(s)
-				default:
-					return
-				}
-			}
+		default:
+			return
 		}
 	}
 }

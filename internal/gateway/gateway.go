@@ -235,6 +235,8 @@ type route struct {
 	Route
 	proxy  *httputil.ReverseProxy
 	parser *protocol.Parser
+	fast   bool   // the fast front end forwards to the upstream itself
+	upHost string // the upstream's address, when fast
 }
 
 // New builds a gateway and starts its detector and reporting goroutines.
@@ -307,6 +309,7 @@ func (g *Gateway) Blocks() *Blocks { return g.blocks }
 func (g *Gateway) newRoute(r Route) *route {
 	target := r.Upstream
 	rt := &route{Route: r, parser: protocol.NewParser(r.Protocol, protocol.Limits{})}
+	rt.upHost, rt.fast = fastRoute(target)
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

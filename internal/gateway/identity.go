@@ -13,18 +13,31 @@ import (
 // tokens appear as the first 16 hex digits of their SHA-256 ("key:…", "bearer:…"), which an
 // operator can compute from a key to find its client.
 func (g *Gateway) identify(r *http.Request) string {
-	if k := r.Header.Get(g.opts.ClientHeader); k != "" {
-		return "key:" + fingerprint(k)
-	}
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return "bearer:" + fingerprint(strings.TrimSpace(a[7:]))
+	if id := credential(r.Header.Get(g.opts.ClientHeader), r.Header.Get("Authorization")); id != "" {
+		return id
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return "mtls:" + r.TLS.PeerCertificates[0].Subject.String()
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	return sourceClient(r.RemoteAddr)
+}
+
+// credential names a client by its API key or bearer token, or returns "".
+func credential(key, authorization string) string {
+	if key != "" {
+		return "key:" + fingerprint(key)
+	}
+	if a := authorization; len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return "bearer:" + fingerprint(strings.TrimSpace(a[7:]))
+	}
+	return ""
+}
+
+// sourceClient names a client by the IP address of a remote address ("host:port").
+func sourceClient(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = remoteAddr
 	}
 	return "ip:" + host
 }

@@ -35,6 +35,7 @@ type upConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	head   []byte // the fast path's response head buffer
 }
 
 func newUpstreamTransport(std *http.Transport) *upstreamTransport {
@@ -74,7 +75,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		// the server just as it was taken: an idempotent request is sent again, once, on a new
 		// connection, as http.Transport does; others get the error (the upstream may have
 		// acted on them).
-		if !reused || attempt > 0 || !errors.Is(err, errStaleConn) || req.Context().Err() != nil || !idempotent(req) {
+		if !reused || attempt > 0 || !errors.Is(err, errStaleConn) || req.Context().Err() != nil || !idempotent(req.Method, req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "") {
 			return nil, err
 		}
 		if req.Body != nil && req.Body != http.NoBody {
@@ -91,13 +92,14 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 }
 
-// idempotent reports whether req may be sent twice: a safe method, or an idempotency key.
-func idempotent(req *http.Request) bool {
-	switch req.Method {
+// idempotent reports whether a request may be sent twice: a safe method, or an idempotency
+// key (Idempotency-Key or X-Idempotency-Key).
+func idempotent(method string, hasKey bool) bool {
+	switch method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
 	}
-	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+	return hasKey
 }
 
 // errStaleConn marks a failure on a connection before any byte of the response arrived.
