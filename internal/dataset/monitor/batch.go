@@ -60,8 +60,8 @@ func (m *Monitor) rows(s source) (dataset.RowSource, io.Closer, func() string, e
 }
 
 func (m *Monitor) batch(ctx context.Context, ev event.Event) []finding.Finding {
-	var d batchData
-	if err := json.Unmarshal(ev.Data, &d); err != nil || d.Dataset == "" {
+	d, err := parseBatch(ev.Data)
+	if err != nil || d.Dataset == "" {
 		return []finding.Finding{m.problem("data.batch.unreadable", finding.Medium, d.Dataset,
 			"batch event has no usable data", map[string]any{"error": fmt.Sprint(err)})}
 	}
@@ -78,7 +78,7 @@ func (m *Monitor) batch(ctx context.Context, ev event.Event) []finding.Finding {
 	e := m.datasets[name]
 	if e == nil || (e.baseline == nil && e.loadErr == "") {
 		m.mu.Unlock()
-		return m.noBaseline(ctx, ev, name, src)
+		return m.noBaseline(ctx, ev, d, src)
 	}
 	b, label, segment, loadErr := e.baseline, e.label, e.segment, e.loadErr
 	m.mu.Unlock()
@@ -245,9 +245,8 @@ type learner struct {
 
 // noBaseline handles a batch of a dataset without a baseline: learned from when configured,
 // else reported unchecked.
-func (m *Monitor) noBaseline(ctx context.Context, ev event.Event, name string, src source) []finding.Finding {
-	d := batchData{Dataset: name}
-	json.Unmarshal(ev.Data, &d)
+func (m *Monitor) noBaseline(ctx context.Context, ev event.Event, d batchData, src source) []finding.Finding {
+	name := d.Dataset
 	n := m.cfg.LearnFromBatches
 	if n <= 0 || !ValidName(name) {
 		m.record(name, ev, d, verdictUnchecked, 1, "", "")

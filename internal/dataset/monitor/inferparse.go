@@ -87,3 +87,75 @@ func numbers(v []byte) ([]float64, bool) {
 	})
 	return fs, err == nil
 }
+
+// parseBatch reads the part of a data batch event the monitor uses, in one pass for the common
+// shape and with encoding/json for anything else, so the result is always what json.Unmarshal
+// into batchData gives.
+func parseBatch(b []byte) (batchData, error) {
+	if d, ok := fastBatch(b); ok {
+		return d, nil
+	}
+	var d batchData
+	err := json.Unmarshal(b, &d)
+	return d, err
+}
+
+func fastBatch(b []byte) (d batchData, ok bool) {
+	str := func(v []byte, to *string) error {
+		s, ok := plainString(v)
+		if !ok {
+			return errSlowPath
+		}
+		*to = s
+		return nil
+	}
+	err := event.Members(b, func(key []byte, escaped bool, v []byte) error {
+		if escaped || !ascii(key) {
+			return errSlowPath
+		}
+		switch {
+		case bytes.EqualFold(key, []byte("dataset")):
+			return str(v, &d.Dataset)
+		case bytes.EqualFold(key, []byte("digest")):
+			return str(v, &d.Digest)
+		case bytes.EqualFold(key, []byte("path")):
+			return str(v, &d.Path)
+		case bytes.EqualFold(key, []byte("rows")):
+			n, err := strconv.ParseInt(string(v), 10, 64) // "1.0", "1e3", overflow: encoding/json decides
+			if err != nil || v[0] == '+' {
+				return errSlowPath
+			}
+			d.Rows = n
+		case bytes.EqualFold(key, []byte("records")):
+			d.Records = v
+		case bytes.EqualFold(key, []byte("schema")):
+			if len(v) == 0 || v[0] != '[' {
+				return errSlowPath
+			}
+			d.Schema = make([]struct {
+				Name string `json:"name"`
+			}, 0, 8)
+			return event.Elements(v, func(e []byte) error {
+				if e[0] != '{' {
+					return errSlowPath
+				}
+				var col struct {
+					Name string `json:"name"`
+				}
+				err := event.Members(e, func(k []byte, escaped bool, v []byte) error {
+					if escaped || !ascii(k) {
+						return errSlowPath
+					}
+					if bytes.EqualFold(k, []byte("name")) {
+						return str(v, &col.Name)
+					}
+					return nil
+				})
+				d.Schema = append(d.Schema, col)
+				return err
+			})
+		}
+		return nil
+	})
+	return d, err == nil
+}

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"testing"
@@ -80,4 +81,68 @@ func BenchmarkParseInference(b *testing.B) {
 			json.Unmarshal(data, &d)
 		}
 	})
+}
+
+var batchSeeds = []string{
+	`{"dataset":"customers","source":"s3://lake/customers","path":"part-00001.parquet","rows":1234,"schema":[{"name":"age","type":"int"},{"name":"income","type":"float"}],"digest":"sha256:00ff"}`,
+	`{"dataset":"d","records":[{"a":1},{"a":2}],"schema":[]}`,
+	`{"dataset":"d","records":null}`,
+	`{"DATASET":"upper","Rows":1}`,
+	`{"dataset":"a","dataset":"b","schema":[{"name":"x"}],"schema":[{"name":"y"},{"name":"z"}]}`,
+	`{"dataset":"d","rows":1.5}`,
+	`{"dataset":"d","rows":1e3}`,
+	`{"dataset":"d","rows":-7}`,
+	`{"dataset":"d","rows":99999999999999999999}`,
+	`{"dataset":"d","rows":"1"}`,
+	`{"dataset":"d","schema":[null]}`,
+	`{"dataset":"d","schema":[{"name":null}]}`,
+	`{"dataset":"d","schema":[{"name":1}]}`,
+	`{"dataset":"d","schema":[{"NAME":"x","name":"y"}]}`,
+	`{"dataset":"d","schema":{}}`,
+	`{"dataset":null}`,
+	`{"dataset":"\u00e9"}`,
+	`{"dataset":"d","path":"p\\q"}`,
+	`{"dataset":"d"`,
+	`[]`,
+}
+
+// parseBatch must give exactly what encoding/json gives, on any input.
+func FuzzParseBatch(f *testing.F) {
+	for _, s := range batchSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkParseBatch(t, b)
+	})
+}
+
+func TestParseBatchMatchesEncodingJSON(t *testing.T) {
+	for _, s := range batchSeeds {
+		checkParseBatch(t, []byte(s))
+	}
+	if _, ok := fastBatch([]byte(batchSeeds[0])); !ok {
+		t.Fatal("a plain data batch event must not need encoding/json")
+	}
+}
+
+func checkParseBatch(t *testing.T, b []byte) {
+	t.Helper()
+	var want batchData
+	werr := json.Unmarshal(b, &want)
+	got, err := parseBatch(b)
+	if (err != nil) != (werr != nil) {
+		t.Fatalf("%q: error %v, encoding/json %v", b, err, werr)
+	}
+	if err != nil {
+		return
+	}
+	if got.Dataset != want.Dataset || got.Rows != want.Rows || got.Digest != want.Digest || got.Path != want.Path ||
+		!bytes.Equal(got.Records, want.Records) || (got.Schema == nil) != (want.Schema == nil) || len(got.Schema) != len(want.Schema) {
+		t.Fatalf("%q: got %+v, encoding/json %+v", b, got, want)
+	}
+	for i := range got.Schema {
+		if got.Schema[i] != want.Schema[i] {
+			t.Fatalf("%q: column %d = %+v, encoding/json %+v", b, i, got.Schema[i], want.Schema[i])
+		}
+	}
 }
