@@ -67,11 +67,7 @@ func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, evs []e
 		writeError(w, http.StatusServiceUnavailable, "events could not be stored; nothing was acknowledged, retry")
 		return
 	}
-	ids := make([]string, len(evs))
-	for i := range evs {
-		ids[i] = evs[i].ID
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": len(ids), "ids": ids})
+	writeAccepted(w, evs)
 }
 
 // postLineage takes an OpenLineage run event (the path OpenLineage clients use with an HTTP
@@ -91,7 +87,7 @@ func (s *Server) postLineage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(raws) == 0 {
-		writeJSON(w, http.StatusAccepted, map[string]any{"accepted": 0, "ids": []string{}})
+		writeAccepted(w, nil)
 		return
 	}
 	batch, _ := json.Marshal(raws)
