@@ -145,7 +145,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MaxWait:   cfg.Store.Batch.MaxWait,
 		Observe:   m.observeCommit,
 	})
-	a.events = bus.New[event.Event](bus.Options{Name: "events", QueueSize: cfg.Bus.QueueSize, Registerer: a.reg, Logger: a.log})
+	// Every events subscriber (rules, data, audit, gateway findings) is done with the events it
+	// is handed when it returns, so the bus reuses its merge buffers (a third of all allocation
+	// under load was copies of coalesced batches).
+	a.events = bus.New[event.Event](bus.Options{Name: "events", QueueSize: cfg.Bus.QueueSize, Registerer: a.reg, Logger: a.log, ReuseBatches: true})
 	a.findings = bus.New[finding.Finding](bus.Options{Name: "findings", QueueSize: cfg.Bus.QueueSize, Registerer: a.reg, Logger: a.log})
 	a.findings.Subscribe("store", a.storeFindings)
 	if err := a.setupRules(ctx); err != nil {

@@ -33,6 +33,10 @@ type Options struct {
 	// Registerer receives the metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// ReuseBatches lets each subscriber's goroutine reuse the slice it merges waiting
+	// publishes into, instead of allocating one per call: set it only when every handler is
+	// done with the slice it is given (and with pointers into it) when it returns.
+	ReuseBatches bool
 }
 
 // Bus fans batches out to every subscriber.
@@ -116,9 +120,13 @@ func (b *Bus[T]) Start(ctx context.Context) {
 func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
 	defer b.wg.Done()
 	var parts [][]T
+	var scratch *[]T
+	if b.opts.ReuseBatches {
+		scratch = new([]T)
+	}
 	for msgs := range s.ch {
 		parts = append(parts[:0], msgs)
-		msgs = coalesce(s.ch, msgs, &parts)
+		msgs = coalesce(s.ch, msgs, &parts, scratch)
 		if !b.handle(ctx, s, msgs, len(parts) == 1) && len(parts) > 1 {
 			// The handler panicked on a coalesced batch: hand it each publish on its own, so
 			// only the one it cannot take is lost, as without coalescing.
@@ -126,6 +134,15 @@ func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
 				b.handle(ctx, s, p, true)
 			}
 		}
+		if len(parts) > 1 && scratch != nil {
+			// The merged slice goes back for the next call, emptied so that it keeps no
+			// message alive; an outsized one (a huge publish) is let go.
+			clear(msgs)
+			if cap(msgs) <= 4*maxCoalesce {
+				*scratch = msgs[:0]
+			}
+		}
+		clear(parts) // the publishers' slices
 		b.mu.Lock()
 		s.pending -= len(msgs)
 		b.mu.Unlock()
@@ -139,8 +156,8 @@ const maxCoalesce = 4096
 // coalesce appends the publishes already waiting in ch to first (up to maxCoalesce messages),
 // so a subscriber that fell behind catches up in few calls: one audit fsync, one store
 // transaction for many small publishes. Publishers' slices are shared by every subscriber and
-// are never written: a coalesced batch is a new slice.
-func coalesce[T any](ch chan []T, first []T, parts *[][]T) []T {
+// are never written: a coalesced batch is a new slice, or scratch's when given.
+func coalesce[T any](ch chan []T, first []T, parts *[][]T, scratch *[]T) []T {
 	out, copied := first, false
 	for len(out) < maxCoalesce {
 		select {
@@ -149,7 +166,13 @@ func coalesce[T any](ch chan []T, first []T, parts *[][]T) []T {
 				return out
 			}
 			if !copied {
-				out, copied = append(make([]T, 0, max(2*(len(first)+len(more)), 64)), first...), true
+				if scratch != nil && *scratch != nil {
+					out = append((*scratch)[:0], first...)
+					*scratch = nil // lent out until the handler returns
+				} else {
+					out = append(make([]T, 0, max(2*(len(first)+len(more)), 64)), first...)
+				}
+				copied = true
 			}
 			out = append(out, more...)
 			*parts = append(*parts, more)

@@ -238,3 +238,69 @@ func TestSlowSubscriberGetsCoalescedBatches(t *testing.T) {
 		t.Fatalf("handled %v after a panic in a coalesced batch, want [1 2]", handled)
 	}
 }
+
+// With ReuseBatches, one subscriber's merged batches share a buffer across calls: every
+// message still arrives once and in order, the publishers' slices are never written, and no
+// call sees another call's messages.
+func TestReuseBatches(t *testing.T) {
+	b := bus.New[int](bus.Options{Name: "r", QueueSize: 100000, Registerer: prometheus.NewRegistry(), ReuseBatches: true})
+	gate := make(chan struct{}, 1)
+	var got []int
+	var merged int
+	var prevPtr *int
+	reused := false
+	b.Subscribe("s", func(_ context.Context, msgs []int) {
+		<-gate // hold each call until the test lets it go, so publishes pile up behind it
+		if len(msgs) > 1 {
+			merged++
+			if prevPtr != nil && &msgs[0] == prevPtr {
+				reused = true
+			}
+			prevPtr = &msgs[0]
+		}
+		got = append(got, msgs...)
+	})
+	b.Start(context.Background())
+	var pubs [][]int
+	n := 0
+	for round := 0; round < 50; round++ {
+		for k := 0; k < 5; k++ {
+			msgs := make([]int, 3, 8)
+			for i := range msgs {
+				n++
+				msgs[i] = n
+			}
+			r, err := b.Reserve(len(msgs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Publish(msgs)
+			pubs = append(pubs, msgs)
+		}
+		gate <- struct{}{}
+	}
+	for range 200 {
+		select {
+		case gate <- struct{}{}:
+		default:
+		}
+	}
+	close(gate)
+	b.Close(context.Background())
+	if len(got) != n {
+		t.Fatalf("handled %d messages, want %d", len(got), n)
+	}
+	for i, m := range got {
+		if m != i+1 {
+			t.Fatalf("message %d is %d: order or content broken", i, m)
+		}
+	}
+	for _, p := range pubs {
+		if p[:4][3] != 0 {
+			t.Fatalf("a publisher's slice was written: %v", p[:4])
+		}
+	}
+	if merged < 2 || !reused {
+		t.Fatalf("merged %d batches, buffer reused %v: the test did not exercise reuse", merged, reused)
+	}
+}

@@ -31,7 +31,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := s.opts.Decoder.Limits().MaxBodyBytes
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -226,4 +226,29 @@ func (s *Server) getAssets(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.opts.Reader.ListAssets(r.Context(), aq)
 	writeList(s, w, p, err)
+}
+
+// readBody reads the request body up to limit bytes, into one allocation of the announced
+// Content-Length when there is one (io.ReadAll grows from 512 bytes by doubling: a 40 KB batch
+// cost it eight allocations and twice its size). The decoded events keep slices of it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf := make([]byte, n+1) // one byte more, to see the end without growing
+		k, err := io.ReadFull(rd, buf)
+		switch {
+		case int64(k) == n && (err == io.ErrUnexpectedEOF || err == io.EOF):
+			return buf[:k], nil // all of it
+		case err == nil:
+		case int64(k) < n && (err == io.ErrUnexpectedEOF || err == io.EOF):
+			return nil, io.ErrUnexpectedEOF // the client went away before the end
+		default:
+			return nil, err
+		}
+		// More than announced cannot happen with net/http (it stops at Content-Length); read on
+		// anyway for correctness.
+		rest, err := io.ReadAll(rd)
+		return append(buf, rest...), err
+	}
+	return io.ReadAll(rd)
 }

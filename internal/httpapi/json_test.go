@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pipewarden/pipewarden/internal/event"
@@ -38,6 +39,32 @@ func TestWriteAcceptedMatchesEncodingJSON(t *testing.T) {
 		}
 		if ct := got.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("case %d: Content-Type %q", i, ct)
+		}
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, tc := range []struct {
+		name    string
+		body    string
+		cl      int64
+		limit   int64
+		want    string
+		wantErr bool
+	}{
+		{"announced length", body, 1000, 4096, body, false},
+		{"unknown length", body, -1, 4096, body, false},
+		{"truncated by the client", body[:600], 1000, 4096, "", true},
+		{"over the limit, unknown length", body, -1, 999, "", true},
+		{"at the limit", body, 1000, 1000, body, false},
+		{"empty", "", 0, 10, "", false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(tc.body))
+		r.ContentLength = tc.cl
+		got, err := readBody(httptest.NewRecorder(), r, tc.limit)
+		if (err != nil) != tc.wantErr || (err == nil && string(got) != tc.want) {
+			t.Errorf("%s: got %d bytes, err %v", tc.name, len(got), err)
 		}
 	}
 }
