@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,9 +106,8 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 		if e.Seq == 0 || e.Seq <= a.audited {
 			continue
 		}
-		sum := sha256.Sum256(e.Raw)
 		recs = append(recs, audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.Time,
-			Data: map[string]any{"id": e.ID, "type": e.Type, "source": e.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": e.Stage(), "seq": e.Seq}})
+			Event: &audit.EventData{ID: e.ID, Type: e.Type, Source: e.Source, Sum: sha256.Sum256(e.Raw), Stage: e.Stage(), Seq: e.Seq}})
 		last = max(last, e.Seq)
 	}
 	if len(recs) == 0 {
@@ -250,13 +248,12 @@ func (a *App) auditEventsOnce(ctx context.Context) {
 		}
 		recs := make([]audit.Record, len(p.Items))
 		for i, e := range p.Items {
-			sum := sha256.Sum256(e.Event)
 			var src struct {
 				Source string `json:"source"`
 			}
 			_ = json.Unmarshal(e.Event, &src)
 			recs[i] = audit.Record{Kind: audit.KindEvent, Actor: "ingest", Action: "ingested", Subject: e.Subject, Time: e.ReceivedAt,
-				Data: map[string]any{"id": e.ID, "type": e.Type, "source": src.Source, "digest": "sha256:" + hex.EncodeToString(sum[:]), "stage": event.StageOf(e.Type), "seq": e.Seq}}
+				Event: &audit.EventData{ID: e.ID, Type: e.Type, Source: src.Source, Sum: sha256.Sum256(e.Event), Stage: event.StageOf(e.Type), Seq: e.Seq}}
 		}
 		if err := a.auditRecords(ctx, recs...); err != nil {
 			return
