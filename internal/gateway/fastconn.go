@@ -28,6 +28,8 @@ type fastConn struct {
 	body     bodyReader
 	resp     responseHead
 
+	linger bool // unread request bytes may remain: close gently so the answer is not lost
+
 	mu sync.Mutex // up, for abort
 	up *upConn    // the upstream connection of the request in flight
 }
@@ -38,6 +40,9 @@ func (c *fastConn) serve() {
 	defer func() {
 		c.s.forget(c)
 		if !handedOff {
+			if c.linger {
+				c.closeGently()
+			}
 			c.nc.Close()
 		}
 	}()
@@ -69,7 +74,18 @@ func (c *fastConn) handOff() {
 	replay := make([]byte, 0, len(c.head)+len(buffered))
 	replay = append(append(replay, c.head...), buffered...)
 	c.nc.SetReadDeadline(time.Time{})
+	c.s.handOffs.Add(1)
 	c.s.hand.give(&replayConn{Conn: c.nc, buf: replay})
+}
+
+// closeGently ends a connection on which the client may still be sending: closing with
+// unread bytes would send a reset that can destroy the answer before the client reads it. As
+// net/http does, it shuts the sending side and reads what comes for a moment.
+func (c *fastConn) closeGently() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.CopyN(io.Discard, c.nc, 256<<10)
+	}
 }
 
 // abort closes the connection and the upstream connection of the request in flight.
@@ -100,6 +116,7 @@ func (c *fastConn) serveRequest() (keep, handOff bool) {
 	c.head, err = readHead(c.br, c.head[:0], s.opts.MaxHeaderBytes)
 	if err != nil {
 		if errors.Is(err, errHeadTooLarge) {
+			c.linger = true
 			c.writeAnswer(&answer{status: http.StatusRequestHeaderFieldsTooLarge, body: map[string]any{"error": "request head too large"}}, true)
 		}
 		return false, false // a timeout or a closed connection ends it quietly, as net/http does
@@ -109,16 +126,18 @@ func (c *fastConn) serveRequest() (keep, handOff bool) {
 	case headHandOff:
 		return false, true
 	case headBad:
+		c.linger = true
 		c.writeAnswer(&answer{status: http.StatusBadRequest, body: map[string]any{"error": "bad request: " + msg}}, true)
 		return false, false
 	}
 	path := string(h.path)
 	rt := g.match(path)
-	if rt != nil && !rt.fast || h.contentLength > g.opts.Limits.BodyBytes {
-		// A route to an HTTPS upstream or through a proxy, or a body too large to hold (413
-		// in enforce mode, streamed through in shadow mode): the general path.
+	if rt != nil && !rt.fast || h.contentLength > g.opts.Limits.BodyBytes && g.opts.Mode == Shadow {
+		// A route to an HTTPS upstream or through a proxy, or a body too large to hold that
+		// shadow mode streams through: the general path.
 		return false, true
 	}
+	s.fastRequests.Add(1)
 	start := g.opts.Now()
 	client := ""
 	if rt != nil {
@@ -138,6 +157,7 @@ func (c *fastConn) serveRequest() (keep, handOff bool) {
 		// A body the checks did not read is skipped if it is small, else the connection ends.
 		if c.body.n > 0 && (c.body.n > 256<<10 || c.body.skip() != nil) {
 			keep = false
+			c.linger = true
 		}
 		c.writeAnswer(v.answer, !keep)
 		return keep, false
@@ -148,7 +168,7 @@ func (c *fastConn) serveRequest() (keep, handOff bool) {
 	}
 	if c.body.n > 0 {
 		// The checks failed before reading the body (fail_open): read it now.
-		if c.body.read > 0 || v.body != nil {
+		if c.body.read > 0 || v.body != nil || c.body.n > g.opts.Limits.BodyBytes {
 			g.release(v)
 			return false, false
 		}

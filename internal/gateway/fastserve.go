@@ -33,7 +33,14 @@ type Server struct {
 	lns     map[net.Listener]struct{}
 	closing atomic.Bool
 	date    dateCache
+
+	fastRequests atomic.Int64 // requests served on the fast path
+	handOffs     atomic.Int64 // connections given to net/http
 }
+
+// Counts returns how many requests the fast path served and how many connections went to
+// net/http.
+func (s *Server) Counts() (fast, handedOff int64) { return s.fastRequests.Load(), s.handOffs.Load() }
 
 // ServerOptions configure a Server; zero values take the defaults.
 type ServerOptions struct {
@@ -102,6 +109,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if _, isTLS := nc.(*tls.Conn); isTLS || s.opts.StandardOnly || s.up == nil {
+			s.handOffs.Add(1)
 			s.hand.give(nc)
 			continue
 		}
