@@ -75,11 +75,14 @@ func (a *App) startGateway() error {
 		return fmt.Errorf("gateway: listen on %s: %w", addr, err)
 	}
 	a.gwLn = ln
-	a.gwSrv = &http.Server{Handler: a.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// The gateway's own front end serves plain HTTP/1.1 and hands the rest to net/http; gwSrv
+	// keeps it (as its handler) for stopGateway.
+	front := gateway.NewServer(a.gw, gateway.ServerOptions{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second})
+	a.gwSrv = &http.Server{Handler: front}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		if err := a.gwSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := front.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("gateway stopped", "err", err)
 		}
 	}()
@@ -97,7 +100,9 @@ func (a *App) GatewayAddr() string {
 
 func (a *App) stopGateway(ctx context.Context) {
 	if a.gwSrv != nil {
-		a.gwSrv.Shutdown(ctx)
+		if front, ok := a.gwSrv.Handler.(*gateway.Server); ok && front.Shutdown(ctx) != nil {
+			front.Close()
+		}
 	}
 	if a.gw != nil {
 		a.gw.Close()

@@ -38,6 +38,10 @@ type Server struct {
 	handOffs     atomic.Int64 // connections given to net/http
 }
 
+// ServeHTTP serves one request with the gateway behind s (net/http's path), so that a Server
+// can stand where an http.Handler is kept.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.g.ServeHTTP(w, r) }
+
 // Counts returns how many requests the fast path served and how many connections went to
 // net/http.
 func (s *Server) Counts() (fast, handedOff int64) { return s.fastRequests.Load(), s.handOffs.Load() }
