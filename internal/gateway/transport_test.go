@@ -17,7 +17,9 @@ import (
 func newTestTransport() *upstreamTransport {
 	std := http.DefaultTransport.(*http.Transport).Clone()
 	std.MaxIdleConnsPerHost = 4
-	return newUpstreamTransport(std)
+	t := newUpstreamTransport(std)
+	t.peekAfter = 0 // every pooled connection is checked before use
+	return t
 }
 
 func post(t *testing.T, tr http.RoundTripper, url, body string) (*http.Response, string) {
