@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,11 +19,6 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		return 0, nil
 	}
 	now := nanos(s.now())
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
 	assets := assetSet{}
 	inserted := 0
 	var maxSeq int64
@@ -31,65 +27,68 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		maxSeq = max(maxSeq, ev.Seq)
 		assets.add(ev)
 	}
-	// Full chunks go through one multi-row statement (far fewer statement executions). This
-	// connection is the only writer and seq is AUTOINCREMENT, so a statement that inserted
-	// every row gave them the consecutive seqs ending at its last insert rowid; only when some
-	// ids were already stored are the new rows looked up, so retries never count twice.
-	multi := tx.StmtContext(ctx, s.insEvents)
-	args := make([]any, 0, insertChunk*7)
-	i := 0
-	for ; i+insertChunk <= len(evs); i += insertChunk {
-		args = args[:0]
-		chunk := evs[i : i+insertChunk]
-		for j := range chunk {
-			ev := &chunk[j]
-			args = append(args, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
-		}
-		res, err := multi.ExecContext(ctx, args...)
-		if err != nil {
-			return 0, fmt.Errorf("insert events: %w", err)
-		}
-		n, err1 := res.RowsAffected()
-		last, err2 := res.LastInsertId()
-		if err := errors.Join(err1, err2); err != nil {
-			return 0, fmt.Errorf("insert events: %w", err)
-		}
-		if n == int64(len(chunk)) {
+	err := s.withEventTx(ctx, func(tx *rawTx) error {
+		// Full chunks go through one multi-row statement (far fewer statement executions).
+		// This connection is the only writer and seq is AUTOINCREMENT, so a statement that
+		// inserted every row gave them the consecutive seqs ending at its last insert rowid;
+		// only when some ids were already stored are the new rows looked up, so retries never
+		// count twice.
+		vals := make([]driver.Value, 0, insertChunk*7)
+		i := 0
+		for ; i+insertChunk <= len(evs); i += insertChunk {
+			vals = vals[:0]
+			chunk := evs[i : i+insertChunk]
 			for j := range chunk {
-				chunk[j].Seq = last - n + 1 + int64(j)
-				record(&chunk[j])
+				ev := &chunk[j]
+				vals = append(vals, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
 			}
-			continue
-		}
-		if err := s.newSeqs(ctx, tx, chunk, n, last); err != nil {
-			return 0, err
-		}
-		for j := range chunk {
-			if chunk[j].Seq != 0 {
-				record(&chunk[j])
+			res, err := tx.exec(tx.c.multi, vals...)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			n, err1 := res.RowsAffected()
+			last, err2 := res.LastInsertId()
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			if n == int64(len(chunk)) {
+				for j := range chunk {
+					chunk[j].Seq = last - n + 1 + int64(j)
+					record(&chunk[j])
+				}
+				continue
+			}
+			if err := newSeqs(tx, chunk, n, last); err != nil {
+				return err
+			}
+			for j := range chunk {
+				if chunk[j].Seq != 0 {
+					record(&chunk[j])
+				}
 			}
 		}
-	}
-	ins := tx.StmtContext(ctx, s.insEvent)
-	for ; i < len(evs); i++ {
-		ev := &evs[i]
-		ev.Seq = 0
-		res, err := ins.ExecContext(ctx, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
-		if err != nil {
-			return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			if ev.Seq, err = res.LastInsertId(); err != nil {
-				return 0, fmt.Errorf("insert event %q: %w", ev.ID, err)
+		clear(vals)
+		for ; i < len(evs); i++ {
+			ev := &evs[i]
+			ev.Seq = 0
+			res, err := tx.exec(tx.c.ins, ev.ID, ev.Type, ev.Source, ev.Subject, nanos(ev.Time), now, []byte(ev.Raw))
+			if err != nil {
+				return fmt.Errorf("insert event %q: %w", ev.ID, err)
 			}
-			record(ev)
+			if n, _ := res.RowsAffected(); n == 1 {
+				if ev.Seq, err = res.LastInsertId(); err != nil {
+					return fmt.Errorf("insert event %q: %w", ev.ID, err)
+				}
+				record(ev)
+			}
 		}
-	}
-	if err := s.writeRanges(ctx, tx, evs); err != nil {
+		return writeRanges(tx, evs)
+	})
+	if err != nil {
+		for i := range evs {
+			evs[i].Seq = 0 // nothing of a failed commit is stored
+		}
 		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
 	}
 	// Assets go in aggregate, written apart (see assets.go).
 	s.noteAssets(assets, maxSeq)
@@ -98,23 +97,20 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 
 // newSeqs sets the seq of each event of chunk that one statement stored (n rows, the last with
 // seq last) and 0 for the others: ids stored before, or repeated within the chunk.
-func (s *Store) newSeqs(ctx context.Context, tx *sql.Tx, chunk []event.Event, n, last int64) error {
+func newSeqs(tx *rawTx, chunk []event.Event, n, last int64) error {
 	fresh := make(map[string]int64, n)
 	if n > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT id, seq FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT ?`, last, n)
+		err := tx.query(`SELECT id, seq FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT ?`, []driver.Value{last, n},
+			func(row []driver.Value) error {
+				id, ok1 := row[0].(string)
+				seq, ok2 := row[1].(int64)
+				if !ok1 || !ok2 {
+					return fmt.Errorf("read new event seqs: unexpected row %T %T", row[0], row[1])
+				}
+				fresh[id] = seq
+				return nil
+			})
 		if err != nil {
-			return fmt.Errorf("read new event seqs: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
-				rows.Close()
-				return err
-			}
-			fresh[id] = seq
-		}
-		if err := rows.Close(); err != nil {
 			return fmt.Errorf("read new event seqs: %w", err)
 		}
 	}
@@ -130,7 +126,7 @@ type seqRange struct{ first, last int64 }
 
 // writeRanges records, per type and per subject, the range of seqs this commit's new events
 // with it span (the filters of ListEvents read these instead of per-event indexes).
-func (s *Store) writeRanges(ctx context.Context, tx *sql.Tx, evs []event.Event) error {
+func writeRanges(tx *rawTx, evs []event.Event) error {
 	type rangeKey struct{ kind, key string }
 	ranges := map[rangeKey]*seqRange{}
 	add := func(k rangeKey, seq int64) {
@@ -151,30 +147,29 @@ func (s *Store) writeRanges(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 	// A small commit's few ranges go through the prepared one-row statement; a large commit's
 	// many through multi-row statements, whose parsing its size pays for.
 	if len(ranges) <= 16 {
-		ins := tx.StmtContext(ctx, s.insRange)
 		for k, r := range ranges {
-			if _, err := ins.ExecContext(ctx, k.kind, k.key, r.first, r.last); err != nil {
+			if _, err := tx.exec(tx.c.insRng, k.kind, k.key, r.first, r.last); err != nil {
 				return fmt.Errorf("record event ranges: %w", err)
 			}
 		}
 		return nil
 	}
 	const chunk = 200
-	args := make([]any, 0, 4*min(len(ranges), chunk))
+	vals := make([]driver.Value, 0, 4*min(len(ranges), chunk))
 	n := 0
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
 		q := `INSERT INTO event_ranges (kind, key, first_seq, last_seq) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if err := tx.execSQL(q, vals); err != nil {
 			return fmt.Errorf("record event ranges: %w", err)
 		}
-		args, n = args[:0], 0
+		vals, n = vals[:0], 0
 		return nil
 	}
 	for k, r := range ranges {
-		args = append(args, k.kind, k.key, r.first, r.last)
+		vals = append(vals, k.kind, k.key, r.first, r.last)
 		if n++; n == chunk {
 			if err := flush(); err != nil {
 				return err

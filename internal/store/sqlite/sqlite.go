@@ -55,9 +55,7 @@ type Store struct {
 	closeOnce      sync.Once
 	now            func() time.Time
 
-	insEvent  *sql.Stmt
-	insEvents *sql.Stmt // insertChunk rows at once
-	insRange  *sql.Stmt // one event range (writeBlocks)
+	raw *rawConn // the event commit's statements on the writer's driver connection (rawwrite.go)
 
 	// The asset aggregate and its own database (assets.go). amu guards pending and lastSeq;
 	// fmu serialises flushes (flushedSeq is theirs).
@@ -156,19 +154,6 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	s.assetsReady = true
 	s.stopAssets, s.assetDone = make(chan struct{}), make(chan struct{})
 	go s.assetLoop()
-	if s.insEvent, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if s.insRange, err = w.PrepareContext(ctx, `INSERT INTO event_ranges (kind, key, first_seq, last_seq) VALUES (?, ?, ?, ?)`); err != nil {
-		s.Close()
-		return nil, err
-	}
-	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", insertChunk), ",")
-	if s.insEvents, err = w.PrepareContext(ctx, `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES `+rowsSQL+` ON CONFLICT (id) DO NOTHING`); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -214,11 +199,7 @@ func (s *Store) Close() error {
 			}
 		}
 	})
-	for _, st := range []*sql.Stmt{s.insEvent, s.insEvents, s.insRange} {
-		if st != nil {
-			st.Close()
-		}
-	}
+	s.closeRaw()
 	if err := s.r.Close(); err != nil && first == nil {
 		first = err
 	}
