@@ -76,7 +76,7 @@ type App struct {
 	data       *monitor.Monitor
 	gw         *gateway.Gateway
 	gwLn       net.Listener
-	gwSrv      *http.Server
+	gwSrv      *gateway.Server
 	auditLog   *audit.Log
 	auditMu    sync.Mutex
 	audited    int64 // highest event seq audited; guarded by tailMu

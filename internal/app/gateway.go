@@ -75,10 +75,9 @@ func (a *App) startGateway() error {
 		return fmt.Errorf("gateway: listen on %s: %w", addr, err)
 	}
 	a.gwLn = ln
-	// The gateway's own front end serves plain HTTP/1.1 and hands the rest to net/http; gwSrv
-	// keeps it (as its handler) for stopGateway.
+	// The gateway's own front end serves plain HTTP/1.1 and hands the rest to net/http.
 	front := gateway.NewServer(a.gw, gateway.ServerOptions{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second})
-	a.gwSrv = &http.Server{Handler: front}
+	a.gwSrv = front
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -99,10 +98,8 @@ func (a *App) GatewayAddr() string {
 }
 
 func (a *App) stopGateway(ctx context.Context) {
-	if a.gwSrv != nil {
-		if front, ok := a.gwSrv.Handler.(*gateway.Server); ok && front.Shutdown(ctx) != nil {
-			front.Close()
-		}
+	if a.gwSrv != nil && a.gwSrv.Shutdown(ctx) != nil {
+		a.gwSrv.Close()
 	}
 	if a.gw != nil {
 		a.gw.Close()
