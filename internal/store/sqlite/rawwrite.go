@@ -15,7 +15,7 @@ import (
 // commit per group of requests, 700 arguments per multi-row statement) that was a tenth of the
 // writer's CPU and a thread wake-up per commit.
 
-// eventSQL are the statements of the event commit, prepared once per driver connection.
+// The statements of the event commit, prepared once per driver connection.
 var (
 	insEventSQL  = `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	insEventsSQL = `INSERT INTO events (id, type, source, subject, time, received_at, raw) VALUES ` +
@@ -120,13 +120,19 @@ func (s *Store) closeRaw() {
 	})
 }
 
-// exec runs a prepared statement with vals as its positional arguments.
-func (tx *rawTx) exec(st driver.Stmt, vals ...driver.Value) (driver.Result, error) {
+// named fills the connection's reusable argument slice with vals as positional arguments.
+func (tx *rawTx) named(vals []driver.Value) []driver.NamedValue {
 	args := tx.c.args[:0]
 	for i, v := range vals {
 		args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
 	}
 	tx.c.args = args
+	return args
+}
+
+// exec runs a prepared statement with vals as its positional arguments.
+func (tx *rawTx) exec(st driver.Stmt, vals ...driver.Value) (driver.Result, error) {
+	args := tx.named(vals)
 	res, err := st.(driver.StmtExecContext).ExecContext(tx.ctx, args)
 	clear(args) // keep no event alive until the next commit
 	return res, err
@@ -138,11 +144,7 @@ func (tx *rawTx) execSQL(query string, vals []driver.Value) error {
 	if !ok {
 		return errors.New("sqlite driver cannot execute without preparing")
 	}
-	args := tx.c.args[:0]
-	for i, v := range vals {
-		args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
-	}
-	tx.c.args = args
+	args := tx.named(vals)
 	_, err := ex.ExecContext(tx.ctx, query, args)
 	clear(args)
 	return err
@@ -154,11 +156,7 @@ func (tx *rawTx) query(query string, vals []driver.Value, row func([]driver.Valu
 	if !ok {
 		return errors.New("sqlite driver cannot query without preparing")
 	}
-	args := make([]driver.NamedValue, len(vals))
-	for i, v := range vals {
-		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
-	rows, err := q.QueryContext(tx.ctx, query, args)
+	rows, err := q.QueryContext(tx.ctx, query, tx.named(vals))
 	if err != nil {
 		return err
 	}
