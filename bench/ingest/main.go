@@ -28,7 +28,15 @@ func main() {
 	conc := flag.Int("c", 8, "concurrent clients")
 	dur := flag.Duration("d", 10*time.Second, "duration")
 	rps := flag.Int("rps", 0, "fixed request rate (0: as fast as possible)")
+	probe := flag.String("probe-disk", "", "only measure fdatasync latency in this directory (no load)")
 	flag.Parse()
+	if *probe != "" {
+		if err := probeDisk(*probe, 5000, 1000); err != nil {
+			fmt.Fprintln(os.Stderr, "ingest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *token == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -token is required")
 		os.Exit(2)
