@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -175,6 +176,12 @@ func (w *Writer) commit(batch []*writeReq, n int) {
 		for _, r := range batch {
 			r.done <- err
 		}
+		// A woken request waits in this processor's run-next slot, and the writer would keep
+		// the processor into its next commit, whose fsync can hold it for a millisecond or
+		// more before the runtime hands it over. Yielding lets the request answer first (its
+		// remaining work is short); the writer is back a few microseconds later. On the
+		// single-event benchmark: p99 lower in 5 of 5 paired runs (mean 7.0 → 6.0 ms).
+		runtime.Gosched()
 		return
 	}
 	done := make([]*writeReq, len(batch))
