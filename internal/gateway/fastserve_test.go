@@ -100,21 +100,7 @@ func TestFrontEndsInlineChecks(t *testing.T) {
 	bothFronts(t, mk, func(t *testing.T, f *front, g *gateway.Gateway) {
 		client := &http.Client{}
 		defer client.CloseIdleConnections()
-		tests := []struct {
-			name, key, body string
-			status          int
-			errSubstr       string
-		}{
-			{"forwarded", "k1", body(1, 2), 200, `"outputs"`},
-			{"blocked client", "bad", body(1, 2), 403, "client blocked"},
-			{"body too large", "k2", body(make([]float64, 100)...), 413, "body larger"},
-			{"wrong feature count", "k3", body(1, 2, 3), 400, "3 features"},
-			{"shape does not match data", "k4", `{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2]}]}`, 400, "does not match"},
-			{"unparseable with a schema", "k5", `{"inputs":[`, 400, "schema"},
-			{"burst left", "k1", body(1, 2), 200, ""},
-			{"rate limited", "k1", body(1, 2), 429, "rate limit"},
-		}
-		for _, tc := range tests {
+		for _, tc := range inlineCheckCases() {
 			resp, got := send(t, client, "POST", f.url+"/v2/models/m/infer", tc.key, tc.body)
 			if resp.StatusCode != tc.status || !strings.Contains(got, tc.errSubstr) {
 				t.Fatalf("%s: status %d body %s; want %d with %q", tc.name, resp.StatusCode, got, tc.status, tc.errSubstr)

@@ -93,20 +93,18 @@ func do(t *testing.T, g http.Handler, key, path, b string, hdr ...string) *httpt
 	return w
 }
 
-func TestInlineChecks(t *testing.T) {
-	up := &upstream{}
-	c := newClock()
-	g := newGateway(t, gateway.Options{Routes: []gateway.Route{routeTo(t, up)}, Now: c.now,
-		Limits: gateway.Limits{ClientRate: 1, ClientBurst: 2, BodyBytes: 200}})
-	if _, err := g.Blocks().Add(gateway.Block{Client: gateway.ClientID("key", "bad"), Reason: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, key, body string
-		status          int
-		errSubstr       string
-	}{
-		{"forwarded", "k1", body(1, 2), 200, ""},
+// inlineCheckCase is one request of the inline-check sequence both front ends are held to.
+type inlineCheckCase struct {
+	name, key, body string
+	status          int
+	errSubstr       string
+}
+
+// inlineCheckCases is that sequence, in order, for a gateway with ClientRate 1, ClientBurst 2,
+// BodyBytes 200 and the key "bad" blocked: two requests of k1 reach the upstream.
+func inlineCheckCases() []inlineCheckCase {
+	return []inlineCheckCase{
+		{"forwarded", "k1", body(1, 2), 200, `"outputs"`},
 		{"blocked client", "bad", body(1, 2), 403, "client blocked"},
 		{"body too large", "k2", body(make([]float64, 100)...), 413, "body larger"},
 		{"wrong feature count", "k3", body(1, 2, 3), 400, "3 features"},
@@ -115,7 +113,17 @@ func TestInlineChecks(t *testing.T) {
 		{"burst left", "k1", body(1, 2), 200, ""},
 		{"rate limited", "k1", body(1, 2), 429, "rate limit"},
 	}
-	for _, tc := range tests {
+}
+
+func TestInlineChecks(t *testing.T) {
+	up := &upstream{}
+	c := newClock()
+	g := newGateway(t, gateway.Options{Routes: []gateway.Route{routeTo(t, up)}, Now: c.now,
+		Limits: gateway.Limits{ClientRate: 1, ClientBurst: 2, BodyBytes: 200}})
+	if _, err := g.Blocks().Add(gateway.Block{Client: gateway.ClientID("key", "bad"), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range inlineCheckCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			w := do(t, g, tc.key, "/v2/models/m/infer", tc.body)
 			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.errSubstr) {
