@@ -3,15 +3,9 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 func parseRaw(raw string) (headVerdict, *requestHead, error) {
@@ -128,46 +122,4 @@ func FuzzRequestHead(f *testing.F) {
 			t.Fatalf("%q: close %v, net/http %v", head, h.close, r.Close)
 		}
 	})
-}
-
-// TestFastPathOnErrorPolicy is TestOnErrorPolicy through the fast front end.
-func TestFastPathOnErrorPolicy(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.Write(b)
-	}))
-	defer up.Close()
-	u, _ := url.Parse(up.URL)
-	for policy, want := range map[OnError]int{FailOpen: 200, FailClosed: 503} {
-		g, err := New(Options{Routes: []Route{{Upstream: u}}, OnError: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.routes[0].parser = nil // Parse on a nil parser panics
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := NewServer(g, ServerOptions{})
-		go s.Serve(ln)
-		resp, err := http.Post("http://"+ln.Addr().String()+"/", "application/json", strings.NewReader(`{"inputs":[]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want || g.Stats().Faults != 1 {
-			t.Errorf("%s: status %d, faults %d; want %d and 1", policy, resp.StatusCode, g.Stats().Faults, want)
-		}
-		if want == 200 && string(b) != `{"inputs":[]}` {
-			t.Errorf("%s: the upstream got %q", policy, b)
-		}
-		if fast, _ := s.Counts(); fast != 1 {
-			t.Errorf("%s: %d fast requests", policy, fast)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s.Shutdown(ctx)
-		cancel()
-		g.Close()
-	}
 }
