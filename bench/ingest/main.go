@@ -29,12 +29,18 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "duration")
 	rps := flag.Int("rps", 0, "fixed request rate (0: as fast as possible)")
 	probe := flag.String("probe-disk", "", "only measure fdatasync latency in this directory (no load)")
+	probeCPUFor := flag.Duration("probe-cpu", 0, "only measure, for this long, how long the machine keeps a busy thread off each CPU (no load)")
+	timeline := flag.Bool("timeline", false, "also print, per second of the run, the requests, p50, p99, max and how many took over 5 ms")
 	flag.Parse()
 	if *probe != "" {
 		if err := probeDisk(*probe, 5000, 1000); err != nil {
 			fmt.Fprintln(os.Stderr, "ingest:", err)
 			os.Exit(1)
 		}
+		return
+	}
+	if *probeCPUFor > 0 {
+		probeCPU(*probeCPUFor)
 		return
 	}
 	if *token == "" {
@@ -53,27 +59,33 @@ func main() {
 	var acked, failed, throttled atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
+	var marks []mark // with -timeline: when each acknowledged request was due, and its latency
 	deadline := time.Now().Add(*dur)
 	// With -rps, one scheduler hands out send times start + i/rps, every one of them (a
 	// ticker would drop ticks whenever the workers fall behind), and latency is measured from
 	// the scheduled time, so a request that waited for a free worker counts its wait
 	// (no coordinated omission).
-	var due chan time.Time
+	var due chan tick
+	var pacing []time.Duration // how late the schedule handed out each send time (the generator's own lateness)
 	start := time.Now()
+	scheduled := make(chan struct{})
 	if *rps > 0 {
-		due = make(chan time.Time, *rps*int(dur.Seconds()+1))
+		due = make(chan tick, *rps*int(dur.Seconds()+1))
+		pacing = make([]time.Duration, 0, cap(due))
 		go func() {
+			defer close(scheduled)
 			defer close(due)
+			p := newPacer(start)
 			every := time.Second / time.Duration(*rps)
 			for i := 0; ; i++ {
 				at := start.Add(time.Duration(i) * every)
 				if !at.Before(deadline) {
 					return
 				}
-				if d := time.Until(at); d > 0 {
-					time.Sleep(d)
-				}
-				due <- at
+				p.until(at)
+				now := time.Now()
+				pacing = append(pacing, now.Sub(at))
+				due <- tick{at, now}
 			}
 		}()
 	}
@@ -84,23 +96,24 @@ func main() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
 			var local []time.Duration
+			var localMarks []mark
 			var buf bytes.Buffer
 			c := &conn{addr: u.Host, head: []byte("POST /v1/events HTTP/1.1\r\nHost: " + u.Host +
 				"\r\nAuthorization: Bearer " + *token + "\r\nContent-Type: application/cloudevents-batch+json\r\nContent-Length: ")}
 			defer c.close()
 			for time.Now().Before(deadline) {
-				var at time.Time
+				var tk tick
 				if due != nil {
 					var ok bool
-					if at, ok = <-due; !ok {
+					if tk, ok = <-due; !ok {
 						break
 					}
 				}
 				buf.Reset()
 				body(&buf, rng, ts, prefix, &seq, *batch)
 				t0 := time.Now()
-				if !at.IsZero() {
-					t0 = at
+				if !tk.at.IsZero() {
+					t0 = tk.at
 				}
 				code, err := c.post(buf.Bytes())
 				if err != nil {
@@ -114,6 +127,9 @@ func main() {
 				case http.StatusAccepted:
 					acked.Add(int64(*batch))
 					local = append(local, d)
+					if *timeline {
+						localMarks = append(localMarks, mark{t0.Sub(start), d})
+					}
 				case http.StatusTooManyRequests:
 					throttled.Add(1)
 				default:
@@ -122,6 +138,7 @@ func main() {
 			}
 			mu.Lock()
 			lat = append(lat, local...)
+			marks = append(marks, localMarks...)
 			mu.Unlock()
 		}(w)
 	}
@@ -137,6 +154,55 @@ func main() {
 	fmt.Printf("batch=%d clients=%d rps=%d duration=%s requests=%d acked_events=%d events/s=%.0f p50=%s p99=%s max=%s 429=%d errors=%d\n",
 		*batch, *conc, *rps, el.Round(time.Millisecond), len(lat), acked.Load(), float64(acked.Load())/el.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond), throttled.Load(), failed.Load())
+	if *rps > 0 {
+		<-scheduled
+	}
+	if len(pacing) > 0 {
+		sort.Slice(pacing, func(i, j int) bool { return pacing[i] < pacing[j] })
+		q := func(p float64) time.Duration {
+			return pacing[min(len(pacing)-1, int(p*float64(len(pacing))))].Round(time.Microsecond)
+		}
+		fmt.Printf("  schedule: send times handed out late by p50=%s p99=%s max=%s (the generator's own timer, counted in the latencies above)\n", q(0.5), q(0.99), q(1))
+	}
+	if *timeline {
+		printTimeline(marks)
+	}
+}
+
+// tick is one scheduled request: when it was due and when the schedule handed it out.
+type tick struct{ at, sent time.Time }
+
+// mark is one acknowledged request: when it was due (from the start of the run) and how long it
+// took.
+type mark struct{ at, lat time.Duration }
+
+// printTimeline prints the latencies second by second, so that slow requests can be placed
+// (at the start, every few seconds, in clusters).
+func printTimeline(ms []mark) {
+	bySec := map[int][]time.Duration{}
+	last := 0
+	for _, m := range ms {
+		s := int(m.at / time.Second)
+		bySec[s] = append(bySec[s], m.lat)
+		last = max(last, s)
+	}
+	for s := 0; s <= last; s++ {
+		l := bySec[s]
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		slow := 0
+		for _, d := range l {
+			if d > 5*time.Millisecond {
+				slow++
+			}
+		}
+		q := func(p float64) time.Duration {
+			if len(l) == 0 {
+				return 0
+			}
+			return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond)
+		}
+		fmt.Printf("  second %2d: requests=%d p50=%s p99=%s max=%s over_5ms=%d\n", s, len(l), q(0.5), q(0.99), q(1), slow)
+	}
 }
 
 // authResult fails one login in 25, about what an identity provider sees from people mistyping.

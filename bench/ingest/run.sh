@@ -11,8 +11,10 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' E
 go build -o "$tmp/pipewarden" ./cmd/pipewarden
 go build -o "$tmp/loadgen" ./bench/ingest
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# The disk's own sync latency now, before and after the runs: the single-event tail follows it.
+# The disk's own sync latency and the machine's own scheduling stalls, before and after the runs:
+# the single-event tail follows them.
 "$tmp/loadgen" -probe-disk "$tmp"
+"$tmp/loadgen" -probe-cpu 5s
 start() { # config yaml; a fresh daemon, so one phase's backlog never slows the next
   rm -rf "$tmp/data"
   printf '%b' "$1" > "$tmp/pw.yaml"
@@ -39,3 +41,4 @@ run "default (synchronous=full, every detector on)" ""
 run "synchronous=normal, every detector on" "store:\n  sqlite:\n    synchronous: normal\n"
 run "synchronous=full, rules and stream detectors off (ingest, store, audit)" "rules:\n  disable_defaults: true\ndata:\n  streaming:\n    disabled: true\n"
 "$tmp/loadgen" -probe-disk "$tmp"
+"$tmp/loadgen" -probe-cpu 5s
