@@ -10,6 +10,7 @@ pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 go build -o "$tmp/pipewarden" ./cmd/pipewarden
 go build -o "$tmp/loadgen" ./bench/ingest
+go build -o "$tmp/floor" ./bench/ingest/floor
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # The disk's own sync latency and the machine's own scheduling stalls, before and after the runs:
 # the single-event tail follows them.
@@ -37,6 +38,16 @@ run() { # name, config yaml
   "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 100 -c 16 -d "${secs}s"
   stop
 }
+floor() { # mode: the machine's own floor for the single-event phase (bench/ingest/floor)
+  "$tmp/floor" -mode "$1" -dir "$tmp" -listen 127.0.0.1:7798 >/dev/null &
+  pid=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/7798) 2>/dev/null && break; sleep 0.1; done
+  echo "== floor, $1: single events at 1000 requests/s"
+  "$tmp/loadgen" -url http://127.0.0.1:7798 -token none -batch 1 -c 16 -rps 1000 -d "${secs}s"
+  echo "   server CPU: $(cpu) s"; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+}
+floor null  # HTTP only: answers 202 at once
+floor fsync # plus a group-committed fdatasync per request, the least a durable answer costs
 run "default (synchronous=full, every detector on)" ""
 run "synchronous=normal, every detector on" "store:\n  sqlite:\n    synchronous: normal\n"
 run "synchronous=full, rules and stream detectors off (ingest, store, audit)" "rules:\n  disable_defaults: true\ndata:\n  streaming:\n    disabled: true\n"
