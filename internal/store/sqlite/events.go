@@ -27,6 +27,8 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 		maxSeq = max(maxSeq, ev.Seq)
 		assets.add(ev)
 	}
+	var plan rangePlan
+	s.rmu.Lock()
 	err := s.withEventTx(ctx, func(tx *rawTx) error {
 		// Full chunks go through one multi-row statement (far fewer statement executions).
 		// This connection is the only writer and seq is AUTOINCREMENT, so a statement that
@@ -82,14 +84,18 @@ func (s *Store) AppendEvents(ctx context.Context, evs []event.Event) (int, error
 				record(ev)
 			}
 		}
-		return writeRanges(tx, evs)
+		plan = s.planRanges(evs, inserted)
+		return plan.apply(tx)
 	})
 	if err != nil {
+		s.rmu.Unlock()
 		for i := range evs {
 			evs[i].Seq = 0 // nothing of a failed commit is stored
 		}
 		return 0, err
 	}
+	s.pend = plan.next
+	s.rmu.Unlock()
 	// Assets go in aggregate, written apart (see assets.go).
 	s.noteAssets(assets, maxSeq)
 	return inserted, nil
@@ -121,29 +127,12 @@ func newSeqs(tx *rawTx, chunk []event.Event, n, last int64) error {
 	return nil
 }
 
-// seqRange is the seqs of one commit's events with one type or subject.
+// seqRange is the seqs of one type's or subject's events in a commit (or, merged, in several).
 type seqRange struct{ first, last int64 }
 
-// writeRanges records, per type and per subject, the range of seqs this commit's new events
-// with it span (the filters of ListEvents read these instead of per-event indexes).
-func writeRanges(tx *rawTx, evs []event.Event) error {
-	type rangeKey struct{ kind, key string }
-	ranges := map[rangeKey]*seqRange{}
-	add := func(k rangeKey, seq int64) {
-		if r := ranges[k]; r != nil {
-			r.first, r.last = min(r.first, seq), max(r.last, seq)
-			return
-		}
-		ranges[k] = &seqRange{seq, seq}
-	}
-	for i := range evs {
-		if seq := evs[i].Seq; seq != 0 {
-			add(rangeKey{"t", evs[i].Type}, seq)
-			if evs[i].Subject != "" {
-				add(rangeKey{"s", evs[i].Subject}, seq)
-			}
-		}
-	}
+// writeRanges records, per type and per subject, the range of seqs that events with it span
+// (the filters of ListEvents read these instead of per-event indexes).
+func writeRanges(tx *rawTx, ranges rangeSet) error {
 	// A small commit's few ranges go through the prepared one-row statement; a large commit's
 	// many through multi-row statements, whose parsing its size pays for.
 	if len(ranges) <= 16 {
@@ -240,12 +229,23 @@ func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) (store.Page[
 		if q.Subject != "" {
 			kind, key = "s", q.Subject
 		}
+		// Every event up to through has its ranges in the table (read first: the table only
+		// grows past it); the ones after it are read directly (ranges.go).
+		through, err1 := rangesSeq(ctx, s.r)
+		if err1 != nil {
+			return page, err1
+		}
+		pos := after
 		err = s.scanRanges(ctx, kind, key, after, func(lo, hi int64) (bool, error) {
+			pos = max(pos, hi)
 			if err := scan(lo, hi); err != nil {
 				return false, err
 			}
 			return len(page.Items) > limit, nil
 		})
+		if err == nil && len(page.Items) <= limit {
+			err = scan(max(pos, through), 0)
+		}
 	}
 	if err != nil {
 		return page, err

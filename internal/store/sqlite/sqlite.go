@@ -57,6 +57,10 @@ type Store struct {
 
 	raw *rawConn // the event commit's statements on the writer's driver connection (rawwrite.go)
 
+	// Event ranges not written yet (ranges.go), guarded by rmu.
+	rmu  sync.Mutex
+	pend pendingRanges
+
 	// The asset aggregate and its own database (assets.go). amu guards pending and lastSeq;
 	// fmu serialises flushes (flushedSeq is theirs).
 	adb                   *sql.DB
@@ -143,6 +147,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s := &Store{w: w, r: r, cp: cp, now: o.Now, pending: assetSet{}, assetFlush: o.AssetFlush, stopCP: make(chan struct{}), cpDone: make(chan struct{})}
 	go s.checkpointLoop()
+	if err := s.recoverRanges(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := s.openAssets(ctx, assetsPath(path)); err != nil {
 		s.Close()
 		return nil, err
@@ -190,9 +198,12 @@ func (s *Store) Close() error {
 			close(s.stopAssets)
 			<-s.assetDone
 		}
+		first = s.flushRanges(context.Background())
 		if s.adb != nil {
 			if s.assetsReady { // not after a failed open: a partial replay is not a position
-				first = s.FlushAssets(context.Background())
+				if err := s.FlushAssets(context.Background()); err != nil && first == nil {
+					first = err
+				}
 			}
 			if err := s.adb.Close(); err != nil && first == nil {
 				first = err

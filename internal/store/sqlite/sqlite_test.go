@@ -308,6 +308,11 @@ func TestEventRangesMigration(t *testing.T) {
 			q.Cursor = p.Next
 		}
 	}
+	// Every migrated event has its ranges (0004), so the position is at the newest (0005) and
+	// opening rebuilt none.
+	if rows, through := rangesOnDisk(t, path); through != "3000" || rows != (2+7)*3 { // (types + subjects) × blocks of 1024 seqs
+		t.Fatalf("migrated: %d ranges, position %s; want 27 through 3000", rows, through)
+	}
 	if got := list(store.EventQuery{Type: "pipewarden.model.artifact", Limit: 2}); fmt.Sprint(got) != "[o1000 o2000 o3000]" {
 		t.Fatalf("type filter on migrated events: %v", got)
 	}
@@ -412,5 +417,158 @@ func TestRetentionKeepsRangesOfNewEvents(t *testing.T) {
 		if want := 10 * (round + 1); len(p.Items) != want {
 			t.Fatalf("round %d: the type filter finds %d new events, want %d", round, len(p.Items), want)
 		}
+	}
+}
+
+// rangesOnDisk reads, beside the store, how many event ranges the table holds and its position
+// (every event up to it has its ranges written).
+func rangesOnDisk(t *testing.T, path string) (rows int, through string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT COUNT(*) FROM event_ranges`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT value FROM state WHERE key = 'store.ranges_seq'`).Scan(&through); err != nil {
+		t.Fatal(err)
+	}
+	return rows, through
+}
+
+func listIDs(t *testing.T, s store.Store, q store.EventQuery) []string {
+	t.Helper()
+	ids := []string{}
+	for {
+		p, err := s.ListEvents(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range p.Items {
+			ids = append(ids, e.ID)
+		}
+		if p.Next == "" {
+			return ids
+		}
+		q.Cursor = p.Next
+	}
+}
+
+// Small commits leave their ranges in memory; filters find their events all the same (in the
+// table's ranges, then after the position), a large commit writes them, and so does the first
+// small commit once they are a second old.
+func TestSmallCommitRangesWaitAndAreFound(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "pw.db")
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	types := []string{"pipewarden.access.auth", "pipewarden.model.artifact"}
+	want := map[string][]string{} // by type and by subject, in arrival order
+	n := 0
+	add := func(k int) {
+		var evs []event.Event
+		for range k {
+			n++
+			id, typ, subj := fmt.Sprintf("e%d", n), types[n%2], fmt.Sprintf("u%d", n%3)
+			evs = append(evs, storetest.Ev(t, id, typ, subj, now))
+			want[typ] = append(want[typ], id)
+			want[subj] = append(want[subj], id)
+		}
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastSeq := func() string { // the seq of the newest event
+		t.Helper()
+		p, err := s.ListEvents(ctx, store.EventQuery{Limit: 1000})
+		if err != nil || len(p.Items) == 0 {
+			t.Fatal(len(p.Items), err)
+		}
+		return fmt.Sprint(p.Items[len(p.Items)-1].Seq)
+	}
+	check := func(stage string) {
+		t.Helper()
+		for _, typ := range types {
+			if got := listIDs(t, s, store.EventQuery{Type: typ, Limit: 3}); fmt.Sprint(got) != fmt.Sprint(want[typ]) {
+				t.Fatalf("%s: type %s: %v, want %v", stage, typ, got, want[typ])
+			}
+		}
+		for _, subj := range []string{"u0", "u1", "u2"} {
+			if got := listIDs(t, s, store.EventQuery{Subject: subj, Limit: 2}); fmt.Sprint(got) != fmt.Sprint(want[subj]) {
+				t.Fatalf("%s: subject %s: %v, want %v", stage, subj, got, want[subj])
+			}
+		}
+	}
+	for range 10 {
+		add(1)
+	}
+	if rows, through := rangesOnDisk(t, path); rows != 0 || through != "0" {
+		t.Fatalf("after small commits: %d ranges written, position %s; want none yet", rows, through)
+	}
+	check("pending")
+	// A retry of stored ids is no new event and changes nothing.
+	if ins, err := s.AppendEvents(ctx, []event.Event{storetest.Ev(t, "e3", types[1], "u0", now)}); err != nil || ins != 0 {
+		t.Fatalf("retry: %d, %v", ins, err)
+	}
+	add(40) // large: writes the pending ranges with its own
+	written := lastSeq()
+	if rows, through := rangesOnDisk(t, path); rows == 0 || through != written {
+		t.Fatalf("after a large commit: %d ranges, position %s; want all through %s", rows, through, written)
+	}
+	check("written")
+	add(1)
+	add(1)
+	if _, through := rangesOnDisk(t, path); through != written {
+		t.Fatalf("small commits moved the position to %s", through)
+	}
+	check("written and pending")
+	now = now.Add(2 * time.Second)
+	add(1)
+	if _, through := rangesOnDisk(t, path); through != lastSeq() {
+		t.Fatalf("a small commit after a second: position %s, want %s", through, lastSeq())
+	}
+	check("aged out")
+}
+
+// Ranges still in memory at a crash are written from the events at the next open; a clean close
+// writes them itself.
+func TestPendingRangesSurviveCrashAndClose(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 5 {
+		if _, err := s.AppendEvents(ctx, []event.Event{storetest.Ev(t, fmt.Sprintf("c%d", i), "pipewarden.access.auth", "bob", now)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	copyDB(t, path, crashed)
+	r, err := sqlite.Open(ctx, crashed, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, through := rangesOnDisk(t, crashed); rows != 2 || through != "5" {
+		t.Fatalf("after a crash and reopen: %d ranges, position %s; want 2 through 5", rows, through)
+	}
+	if got := listIDs(t, r, store.EventQuery{Subject: "bob"}); fmt.Sprint(got) != "[c0 c1 c2 c3 c4]" {
+		t.Fatalf("after a crash: %v", got)
+	}
+	r.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rows, through := rangesOnDisk(t, path); rows != 2 || through != "5" {
+		t.Fatalf("after close: %d ranges, position %s; want 2 through 5", rows, through)
 	}
 }
