@@ -30,6 +30,7 @@ func main() {
 	rps := flag.Int("rps", 0, "fixed request rate (0: as fast as possible)")
 	probe := flag.String("probe-disk", "", "only measure fdatasync latency in this directory (no load)")
 	probeCPUFor := flag.Duration("probe-cpu", 0, "only measure, for this long, how long the machine keeps a busy thread off each CPU (no load)")
+	cpuQoS := flag.Bool("cpu-qos", false, "keep every CPU out of idle halt while the load runs (PM QoS through /dev/cpu_dma_latency, as tuned's latency-performance profile; root)")
 	timeline := flag.Bool("timeline", false, "also print, per second of the run, the requests, p50, p99, max and how many took over 5 ms")
 	flag.Parse()
 	if *probe != "" {
@@ -46,6 +47,14 @@ func main() {
 	if *token == "" {
 		fmt.Fprintln(os.Stderr, "ingest: -token is required")
 		os.Exit(2)
+	}
+	if *cpuQoS {
+		f, err := holdCPULatency()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ingest:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
 	}
 	u, err := neturl.Parse(*url)
 	if err != nil || u.Scheme != "http" || u.Host == "" {

@@ -38,17 +38,26 @@ run() { # name, config yaml
   "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 100 -c 16 -d "${secs}s"
   stop
 }
-floor() { # mode: the machine's own floor for the single-event phase (bench/ingest/floor)
+floor() { # mode [loadgen flags]: the machine's own floor for the single-event phase (bench/ingest/floor)
   "$tmp/floor" -mode "$1" -dir "$tmp" -listen 127.0.0.1:7798 >/dev/null &
   pid=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/7798) 2>/dev/null && break; sleep 0.1; done
-  echo "== floor, $1: single events at 1000 requests/s"
-  "$tmp/loadgen" -url http://127.0.0.1:7798 -token none -batch 1 -c 16 -rps 1000 -d "${secs}s"
+  echo "== floor, $1 $2: single events at 1000 requests/s"
+  "$tmp/loadgen" -url http://127.0.0.1:7798 -token none -batch 1 -c 16 -rps 1000 -d "${secs}s" $2
   echo "   server CPU: $(cpu) s"; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 }
 floor null  # HTTP only: answers 202 at once
 floor fsync # plus a group-committed fdatasync per request, the least a durable answer costs
 run "default (synchronous=full, every detector on)" ""
+if [ -w /dev/cpu_dma_latency ]; then
+  # The same with every CPU kept out of idle halt while the load runs (PM QoS, as tuned's
+  # latency-performance profile): on a VM a halted virtual CPU can take milliseconds to wake.
+  floor fsync -cpu-qos
+  start ""
+  echo "== default, -cpu-qos (CPUs kept out of idle halt): single events at 1000 requests/s"
+  "$tmp/loadgen" -url http://127.0.0.1:7799 -token "$tok" -batch 1 -c 16 -rps 1000 -d "${secs}s" -cpu-qos
+  stop
+fi
 run "synchronous=normal, every detector on" "store:\n  sqlite:\n    synchronous: normal\n"
 run "synchronous=full, rules and stream detectors off (ingest, store, audit)" "rules:\n  disable_defaults: true\ndata:\n  streaming:\n    disabled: true\n"
 "$tmp/loadgen" -probe-disk "$tmp"
