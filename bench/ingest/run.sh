@@ -42,8 +42,8 @@ floor() { # mode [loadgen flags]: the machine's own floor for the single-event p
   "$tmp/floor" -mode "$1" -dir "$tmp" -listen 127.0.0.1:7798 >/dev/null &
   pid=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/7798) 2>/dev/null && break; sleep 0.1; done
-  echo "== floor, $1 $2: single events at 1000 requests/s"
-  "$tmp/loadgen" -url http://127.0.0.1:7798 -token none -batch 1 -c 16 -rps 1000 -d "${secs}s" $2
+  echo "== floor, $1 ${2:-}: single events at 1000 requests/s"
+  "$tmp/loadgen" -url http://127.0.0.1:7798 -token none -batch 1 -c 16 -rps 1000 -d "${secs}s" ${2:-}
   echo "   server CPU: $(cpu) s"; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 }
 floor null  # HTTP only: answers 202 at once
