@@ -74,12 +74,12 @@ func main() {
 	// ticker would drop ticks whenever the workers fall behind), and latency is measured from
 	// the scheduled time, so a request that waited for a free worker counts its wait
 	// (no coordinated omission).
-	var due chan tick
+	var due chan time.Time
 	var pacing []time.Duration // how late the schedule handed out each send time (the generator's own lateness)
 	start := time.Now()
 	scheduled := make(chan struct{})
 	if *rps > 0 {
-		due = make(chan tick, *rps*int(dur.Seconds()+1))
+		due = make(chan time.Time, *rps*int(dur.Seconds()+1))
 		pacing = make([]time.Duration, 0, cap(due))
 		go func() {
 			defer close(scheduled)
@@ -92,9 +92,8 @@ func main() {
 					return
 				}
 				p.until(at)
-				now := time.Now()
-				pacing = append(pacing, now.Sub(at))
-				due <- tick{at, now}
+				pacing = append(pacing, time.Since(at))
+				due <- at
 			}
 		}()
 	}
@@ -111,18 +110,18 @@ func main() {
 				"\r\nAuthorization: Bearer " + *token + "\r\nContent-Type: application/cloudevents-batch+json\r\nContent-Length: ")}
 			defer c.close()
 			for time.Now().Before(deadline) {
-				var tk tick
+				var at time.Time
 				if due != nil {
 					var ok bool
-					if tk, ok = <-due; !ok {
+					if at, ok = <-due; !ok {
 						break
 					}
 				}
 				buf.Reset()
 				body(&buf, rng, ts, prefix, &seq, *batch)
 				t0 := time.Now()
-				if !tk.at.IsZero() {
-					t0 = tk.at
+				if !at.IsZero() {
+					t0 = at
 				}
 				code, err := c.post(buf.Bytes())
 				if err != nil {
@@ -154,12 +153,7 @@ func main() {
 	wg.Wait()
 	el := time.Since(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
+	pct := func(p float64) time.Duration { return quantile(lat, p) }
 	fmt.Printf("batch=%d clients=%d rps=%d duration=%s requests=%d acked_events=%d events/s=%.0f p50=%s p99=%s max=%s 429=%d errors=%d\n",
 		*batch, *conc, *rps, el.Round(time.Millisecond), len(lat), acked.Load(), float64(acked.Load())/el.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond), throttled.Load(), failed.Load())
@@ -168,9 +162,7 @@ func main() {
 	}
 	if len(pacing) > 0 {
 		sort.Slice(pacing, func(i, j int) bool { return pacing[i] < pacing[j] })
-		q := func(p float64) time.Duration {
-			return pacing[min(len(pacing)-1, int(p*float64(len(pacing))))].Round(time.Microsecond)
-		}
+		q := func(p float64) time.Duration { return quantile(pacing, p).Round(time.Microsecond) }
 		fmt.Printf("  schedule: send times handed out late by p50=%s p99=%s max=%s (the generator's own timer, counted in the latencies above)\n", q(0.5), q(0.99), q(1))
 	}
 	if *timeline {
@@ -178,8 +170,13 @@ func main() {
 	}
 }
 
-// tick is one scheduled request: when it was due and when the schedule handed it out.
-type tick struct{ at, sent time.Time }
+// quantile returns the p-quantile of sorted durations (0 for none).
+func quantile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
 
 // mark is one acknowledged request: when it was due (from the start of the run) and how long it
 // took.
@@ -204,12 +201,7 @@ func printTimeline(ms []mark) {
 				slow++
 			}
 		}
-		q := func(p float64) time.Duration {
-			if len(l) == 0 {
-				return 0
-			}
-			return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond)
-		}
+		q := func(p float64) time.Duration { return quantile(l, p).Round(10 * time.Microsecond) }
 		fmt.Printf("  second %2d: requests=%d p50=%s p99=%s max=%s over_5ms=%d\n", s, len(l), q(0.5), q(0.99), q(1), slow)
 	}
 }

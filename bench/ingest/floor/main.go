@@ -13,6 +13,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
 	"syscall"
 )
@@ -25,12 +26,19 @@ func main() {
 	var j *journal
 	switch *mode {
 	case "null":
-	case "fsync", "dsync":
+	case "fsync":
 		f, err := os.CreateTemp(*dir, "floor-*.log")
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer os.Remove(f.Name())
+		// The file goes when the server is stopped (run.sh sends SIGTERM).
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-stop
+			os.Remove(f.Name())
+			os.Exit(0)
+		}()
 		// Allocated up front and overwritten in a cycle, as SQLite reuses its WAL, so that a
 		// sync flushes data only, with no file-size change for the file system to journal.
 		if _, err := f.Write(make([]byte, span)); err != nil {
@@ -39,7 +47,7 @@ func main() {
 		if err := f.Sync(); err != nil {
 			log.Fatal(err)
 		}
-		j = newJournal(f, *mode == "dsync")
+		j = newJournal(f)
 	default:
 		log.Fatalf("floor: -mode %q: want null or fsync", *mode)
 	}
@@ -69,39 +77,19 @@ const span = 64 << 20 // journal file size
 // fdatasync that starts after it was written.
 type journal struct {
 	f       *os.File
-	dsync   *os.File // -mode dsync: each record written durably on its own, in parallel
 	off     int64
 	mu      sync.Mutex
 	pending []chan error
 	kick    chan struct{}
 }
 
-func newJournal(f *os.File, dsync bool) *journal {
+func newJournal(f *os.File) *journal {
 	j := &journal{f: f, kick: make(chan struct{}, 1)}
-	if dsync {
-		g, err := os.OpenFile(f.Name(), os.O_WRONLY|syscall.O_DSYNC, 0)
-		if err != nil {
-			log.Fatal(err)
-		}
-		j.dsync = g
-		return j
-	}
 	go j.syncLoop()
 	return j
 }
 
 func (j *journal) append(rec []byte) error {
-	if j.dsync != nil {
-		j.mu.Lock()
-		if j.off+int64(len(rec)) > span {
-			j.off = 0
-		}
-		off := j.off
-		j.off += int64(len(rec))
-		j.mu.Unlock()
-		_, err := j.dsync.WriteAt(rec, off)
-		return err
-	}
 	done := make(chan error, 1)
 	j.mu.Lock()
 	if j.off+int64(len(rec)) > span {
