@@ -292,22 +292,7 @@ func TestEventRangesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	list := func(q store.EventQuery) []string {
-		var ids []string
-		for {
-			p, err := s.ListEvents(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range p.Items {
-				ids = append(ids, e.ID)
-			}
-			if p.Next == "" {
-				return ids
-			}
-			q.Cursor = p.Next
-		}
-	}
+	list := func(q store.EventQuery) []string { return listIDs(t, s, q) }
 	// Every migrated event has its ranges (0004), so the position is at the newest (0005) and
 	// opening rebuilt none.
 	if rows, through := rangesOnDisk(t, path); through != "3000" || rows != (2+7)*3 { // (types + subjects) × blocks of 1024 seqs
@@ -438,6 +423,7 @@ func rangesOnDisk(t *testing.T, path string) (rows int, through string) {
 	return rows, through
 }
 
+// listIDs pages through q and returns the ids of every event it lists, in order.
 func listIDs(t *testing.T, s store.Store, q store.EventQuery) []string {
 	t.Helper()
 	ids := []string{}
