@@ -110,8 +110,11 @@ func (pl rangePlan) apply(tx *rawTx) error {
 	if err := writeRanges(tx, pl.write); err != nil {
 		return err
 	}
-	return tx.execSQL(`UPDATE state SET value = ?, updated_at = 0 WHERE key = '`+rangesSeqKey+`'`,
-		[]driver.Value{strconv.FormatInt(pl.through, 10)})
+	// An upsert, not an update: were the row ever missing, the position would otherwise never
+	// move and every filtered listing would read ever more events directly.
+	return tx.execSQL(`INSERT INTO state (key, value, updated_at) VALUES (?, ?, 0)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		[]driver.Value{rangesSeqKey, strconv.FormatInt(pl.through, 10)})
 }
 
 // rangesSeq reads the position: every event up to it has its ranges in the table.

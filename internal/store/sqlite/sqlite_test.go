@@ -558,3 +558,36 @@ func TestPendingRangesSurviveCrashAndClose(t *testing.T) {
 		t.Fatalf("after close: %d ranges, position %s; want 2 through 5", rows, through)
 	}
 }
+
+// A missing position row (never written by a migration, say) is written back by the next
+// commit that writes ranges, so the position keeps moving.
+func TestRangesPositionRowRecreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pw.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM state WHERE key = 'store.ranges_seq'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var evs []event.Event
+	for i := range 20 { // a large commit: writes its ranges and the position
+		evs = append(evs, storetest.Ev(t, fmt.Sprintf("r%d", i), "pipewarden.access.auth", "bob", time.Now()))
+	}
+	if _, err := s.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if _, through := rangesOnDisk(t, path); through != "20" {
+		t.Fatalf("position %s after a large commit, want 20", through)
+	}
+	if got := listIDs(t, s, store.EventQuery{Subject: "bob"}); len(got) != 20 {
+		t.Fatalf("subject filter: %d events, want 20", len(got))
+	}
+}
