@@ -81,8 +81,6 @@ type App struct {
 	auditMu    sync.Mutex
 	audited    int64 // highest event seq audited; guarded by tailMu
 	auditSaved int64 // highest seq saved as the audit cursor; guarded by tailMu
-	// lastEventAudit is when event records were last appended (paceEventAudit).
-	lastEventAudit time.Time
 	tailMu         sync.Mutex
 	rulesDigest    auditState
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pipewarden/pipewarden/internal/audit"
+	"github.com/pipewarden/pipewarden/internal/bus"
 	"github.com/pipewarden/pipewarden/internal/event"
 	"github.com/pipewarden/pipewarden/internal/finding"
 	"github.com/pipewarden/pipewarden/internal/httpapi"
@@ -35,7 +36,7 @@ func (a *App) setupAudit() ([]httpapi.Mount, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	a.auditLog = l
-	a.events.Subscribe("audit", a.auditEvents)
+	a.events.Subscribe("audit", a.auditEvents, bus.Gather(eventAuditEvery))
 	a.findings.Subscribe("audit", a.auditFindings)
 	h := audit.Handler(l)
 	var mounts []httpapi.Mount
@@ -96,7 +97,6 @@ func toMap(v any) map[string]any {
 // and moves the saved position past them. Retries of stored events (Seq 0) were audited the
 // first time.
 func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
-	a.paceEventAudit(ctx)
 	a.tailMu.Lock()
 	defer a.tailMu.Unlock()
 	recs := make([]audit.Record, 0, len(evs))
@@ -113,9 +113,7 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 	if len(recs) == 0 {
 		return
 	}
-	err := a.auditRecords(ctx, recs...)
-	a.lastEventAudit = time.Now()
-	if err != nil {
+	if err := a.auditRecords(ctx, recs...); err != nil {
 		return
 	}
 	// The position is saved to the store about once a second (saveAuditCursor), not per batch:
@@ -124,27 +122,13 @@ func (a *App) auditEvents(ctx context.Context, evs []event.Event) {
 	a.audited = last
 }
 
-// eventAuditEvery is the least time between two appends of event records. Every append ends
-// with an fsync, and on one disk those fsyncs queue with the store's commit fsyncs, which the
-// clients wait for; event records need no fsync of their own to be safe (events are durable in
-// the store, and catch-up audits whatever a crash left out), so they are gathered: events that
-// arrive meanwhile wait in the bus queue and go in the next append.
+// eventAuditEvery is the least time between two appends of event records while the audit
+// subscriber keeps up. Every append ends with an fsync, and on one disk those fsyncs queue with
+// the store's commit fsyncs, which the clients wait for; event records need no fsync of their
+// own to be safe (events are durable in the store, and catch-up audits whatever a crash left
+// out), so they are gathered by the bus: events that arrive meanwhile wait in the queue and go
+// in the next append. When the subscriber is behind it appends without waiting.
 const eventAuditEvery = 50 * time.Millisecond
-
-// paceEventAudit waits out the rest of eventAuditEvery since the previous event append. Only
-// the bus's audit subscriber calls it (lastEventAudit is that goroutine's).
-func (a *App) paceEventAudit(ctx context.Context) {
-	wait := eventAuditEvery - time.Since(a.lastEventAudit)
-	if wait <= 0 || a.lastEventAudit.IsZero() {
-		return
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
 
 // saveAuditCursor stores the audited position when it moved.
 func (a *App) saveAuditCursor(ctx context.Context) {

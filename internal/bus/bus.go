@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,6 +49,7 @@ type Bus[T any] struct {
 	subs    []*sub[T]
 	started bool
 	closed  bool
+	closing chan struct{} // closed by Close: gathering subscribers stop waiting
 	wg      sync.WaitGroup
 
 	refused   *prometheus.CounterVec
@@ -59,7 +61,21 @@ type sub[T any] struct {
 	name    string
 	h       Handler[T]
 	ch      chan []T
-	pending int // messages reserved or queued, not yet handled; guarded by Bus.mu
+	every   time.Duration // Gather's interval; 0 hands over what is waiting at once
+	pending int           // messages reserved or queued, not yet handled; guarded by Bus.mu
+}
+
+// SubscribeOption tunes one subscriber.
+type SubscribeOption func(*subOptions)
+
+type subOptions struct{ every time.Duration }
+
+// Gather makes the subscriber's handler run at most once per d while it keeps up: publishes
+// that arrive meanwhile wait in its queue and are handed over together (up to the coalescing
+// cap), so a handler with a fixed cost per call (an fsync) pays it once per d. A subscriber
+// that is behind (its last call got a full batch) is not held back, and Close stops the wait.
+func Gather(d time.Duration) SubscribeOption {
+	return func(o *subOptions) { o.every = d }
 }
 
 // New returns a bus; subscribe, then Start.
@@ -70,7 +86,7 @@ func New[T any](o Options) *Bus[T] {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus[T]{opts: o, log: o.Logger}
+	b := &Bus[T]{opts: o, log: o.Logger, closing: make(chan struct{})}
 	b.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pipewarden_bus_refused_total", Help: "Publishes refused because a subscriber queue was full (backpressure).",
 		ConstLabels: prometheus.Labels{"bus": o.Name}}, []string{"subscriber"})
@@ -86,13 +102,17 @@ func New[T any](o Options) *Bus[T] {
 }
 
 // Subscribe adds a consumer; it must be called before Start.
-func (b *Bus[T]) Subscribe(name string, h Handler[T]) {
+func (b *Bus[T]) Subscribe(name string, h Handler[T], opts ...SubscribeOption) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.started {
 		panic("bus: Subscribe after Start")
 	}
-	s := &sub[T]{name: name, h: h, ch: make(chan []T, b.opts.QueueSize)}
+	var o subOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &sub[T]{name: name, h: h, ch: make(chan []T, b.opts.QueueSize), every: o.every}
 	b.subs = append(b.subs, s)
 	if b.opts.Registerer != nil {
 		b.opts.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -124,7 +144,12 @@ func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
 	if b.opts.ReuseBatches {
 		scratch = new([]T)
 	}
+	var last time.Time // when the previous call of a gathering subscriber started; zero if it was behind
 	for msgs := range s.ch {
+		if s.every > 0 {
+			b.gatherWait(ctx, last, s.every)
+			last = time.Now()
+		}
 		parts = append(parts[:0], msgs)
 		msgs = coalesce(s.ch, msgs, &parts, scratch)
 		if !b.handle(ctx, s, msgs, len(parts) == 1) && len(parts) > 1 {
@@ -143,9 +168,31 @@ func (b *Bus[T]) consume(ctx context.Context, s *sub[T]) {
 			}
 		}
 		clear(parts) // the publishers' slices
+		if len(msgs) >= maxCoalesce {
+			last = time.Time{} // behind: the next call does not wait
+		}
 		b.mu.Lock()
 		s.pending -= len(msgs)
 		b.mu.Unlock()
+	}
+}
+
+// gatherWait waits until every has passed since last, unless last is zero or the bus is
+// closing (Close drains at once) or ctx ends.
+func (b *Bus[T]) gatherWait(ctx context.Context, last time.Time, every time.Duration) {
+	if last.IsZero() {
+		return
+	}
+	wait := every - time.Since(last)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.closing:
+	case <-ctx.Done():
 	}
 }
 
@@ -281,6 +328,7 @@ func (b *Bus[T]) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true
+		close(b.closing)
 		for _, s := range b.subs {
 			close(s.ch)
 		}

@@ -304,3 +304,105 @@ func TestReuseBatches(t *testing.T) {
 		t.Fatalf("merged %d batches, buffer reused %v: the test did not exercise reuse", merged, reused)
 	}
 }
+
+// A gathering subscriber that keeps up gets the publishes of an interval in one call.
+func TestGatherBatchesWhileKeepingUp(t *testing.T) {
+	b := bus.New[int](bus.Options{Name: "test", QueueSize: 100})
+	var mu sync.Mutex
+	var calls [][]int
+	b.Subscribe("gathered", func(_ context.Context, msgs []int) {
+		mu.Lock()
+		calls = append(calls, append([]int(nil), msgs...))
+		mu.Unlock()
+	}, bus.Gather(300*time.Millisecond))
+	b.Start(context.Background())
+	publish := func(v int) {
+		r, err := b.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Publish([]int{v})
+	}
+	publish(0)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 1 })
+	start := time.Now()
+	for v := 1; v <= 5; v++ {
+		publish(v)
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 2 })
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("second call came %v after the publishes: the interval was not waited out", took)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(calls) != "[[0] [1 2 3 4 5]]" {
+		t.Errorf("calls = %v, want [[0] [1 2 3 4 5]]: the five publishes of one interval in one call", calls)
+	}
+}
+
+// A gathering subscriber that is behind is not held back, and Close does not wait out the
+// interval.
+func TestGatherDoesNotHoldBackABacklog(t *testing.T) {
+	n := 3*bus.MaxCoalesce + 1
+	b := bus.New[int](bus.Options{Name: "test", QueueSize: n + 10})
+	var mu sync.Mutex
+	var got []int
+	calls := 0
+	b.Subscribe("gathered", func(_ context.Context, msgs []int) {
+		mu.Lock()
+		got = append(got, msgs...)
+		calls++
+		mu.Unlock()
+	}, bus.Gather(time.Hour))
+	for v := 0; v < n; v++ { // queued before Start: a backlog of single-message publishes
+		r, err := b.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Publish([]int{v})
+	}
+	b.Start(context.Background())
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n })
+	mu.Lock()
+	if calls != 4 {
+		t.Errorf("backlog of %d handled in %d calls, want 4 (three full batches, then the rest at once)", n, calls)
+	}
+	mu.Unlock()
+	// Now caught up: the next publish waits for the interval, but Close hands it over at once.
+	r, err := b.Reserve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Publish([]int{n})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	if len(got) != n {
+		t.Errorf("a publish after a small call was handled before the interval passed")
+	}
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		t.Fatalf("Close waited for the gathering interval: %v", err)
+	}
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("order broken at %d", i)
+		}
+	}
+	if len(got) != n+1 {
+		t.Errorf("after Close %d messages handled, want %d", len(got), n+1)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
