@@ -72,17 +72,17 @@ type App struct {
 	watcher  *modelwatch.Watcher
 	scanner  *dirScanner
 
-	alerts     *alert.Pipeline
-	data       *monitor.Monitor
-	gw         *gateway.Gateway
-	gwLn       net.Listener
-	gwSrv      *gateway.Server
-	auditLog   *audit.Log
-	auditMu    sync.Mutex
-	audited    int64 // highest event seq audited; guarded by tailMu
-	auditSaved int64 // highest seq saved as the audit cursor; guarded by tailMu
-	tailMu         sync.Mutex
-	rulesDigest    auditState
+	alerts      *alert.Pipeline
+	data        *monitor.Monitor
+	gw          *gateway.Gateway
+	gwLn        net.Listener
+	gwSrv       *gateway.Server
+	auditLog    *audit.Log
+	auditMu     sync.Mutex
+	audited     int64 // highest event seq audited; guarded by tailMu
+	auditSaved  int64 // highest seq saved as the audit cursor; guarded by tailMu
+	tailMu      sync.Mutex
+	rulesDigest auditState
 
 	srv      *http.Server
 	ln       net.Listener
