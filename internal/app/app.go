@@ -324,7 +324,7 @@ func (a *App) Stop(ctx context.Context) error {
 		if err := a.findings.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		a.saveRulesState(context.Background())
+		a.saveRulesState(context.Background(), 0)
 		a.writer.Close()
 		// Every committed event is audited before the log closes (with a final checkpoint).
 		a.auditEventsOnce(context.Background())

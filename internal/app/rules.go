@@ -33,12 +33,14 @@ func (a *App) setupRules(ctx context.Context) error {
 		return fmt.Errorf("rules: %w", err)
 	}
 	a.engine, a.reloader = eng, rl
-	if snap, err := a.store.GetState(ctx, rulesStateKey); err == nil {
+	if snap, err := store.GetLargeState(ctx, a.store, rulesStateKey); err == nil {
 		if err := eng.Restore(snap); err != nil {
 			a.log.Warn("rules: correlation state not restored", "err", err)
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("rules: read saved state: %w", err)
+		// Correlation state is a cache of recent history: a snapshot that cannot be read is
+		// reported, and the rules start without it.
+		a.log.Warn("rules: saved correlation state not read", "err", err)
 	}
 	a.events.Subscribe("rules", a.evaluateRules)
 	return nil
@@ -78,16 +80,17 @@ func (a *App) publishFindingsWait(ctx context.Context, fs []finding.Finding) {
 	}
 }
 
-func (a *App) saveRulesState(ctx context.Context) {
+func (a *App) saveRulesState(ctx context.Context, pause time.Duration) {
 	if a.engine == nil {
 		return
 	}
-	snap, err := a.engine.Snapshot()
+	snap, err := a.engine.SnapshotPaced(pause)
 	if err != nil {
 		a.log.Error("rules: snapshot", "err", err)
 		return
 	}
-	if err := a.store.PutState(ctx, rulesStateKey, snap); err != nil {
+	// In parts: a snapshot is megabytes, and one write of it would hold the store's writer.
+	if err := store.PutLargeState(ctx, a.store, rulesStateKey, snap); err != nil {
 		a.log.Error("rules: save state", "err", err)
 	}
 }
@@ -117,7 +120,7 @@ func (a *App) rulesLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-snapshot:
-			a.saveRulesState(ctx)
+			a.saveRulesState(ctx, time.Millisecond) // beside ingestion: in slices
 		case <-check.C:
 			a.auditRulesDigest(ctx)
 		}

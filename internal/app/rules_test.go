@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pipewarden/pipewarden/internal/app"
 	"github.com/pipewarden/pipewarden/internal/config"
+	"github.com/pipewarden/pipewarden/internal/store/sqlite"
 )
 
 func waitFindings(t *testing.T, h *harness, query string, want func([]any) bool) []any {
@@ -104,5 +106,86 @@ func TestReloadKeepsRunningRulesOnError(t *testing.T) {
 	_ = hash
 	if code, _, _ := h.do("POST", "/v1/rules/reload", secret, "", ""); code != 401 {
 		t.Errorf("unknown token reload = %d", code)
+	}
+}
+
+const errorsRule = `- rule: client_errors
+  desc: Three error responses to one client within ten minutes.
+  condition: data.status >= 500
+  match: pipewarden.inference.request
+  correlation: {type: event_count, group_by: data.client, timespan: 10m, threshold: 3}
+  output: 'client %data.client drew %{corr.count} errors'
+  severity: medium
+  tags: [AML.T0015]
+`
+
+// Correlation state is saved at stop (in parts: this one is larger than one) and restored at
+// start, so a window begun before a restart completes after it.
+func TestRulesStateSurvivesRestart(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	f := filepath.Join(dir, "r.yaml")
+	if err := os.WriteFile(f, []byte(errorsRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(c *config.Config) {
+		c.DataDir = data
+		c.Rules.Files, c.Rules.DisableDefaults, c.Rules.SnapshotInterval = []string{f}, true, 0
+	}
+	now := time.Now().UTC()
+	req := func(id, client string, i int) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"//test","type":"pipewarden.inference.request","time":%q,"data":{"endpoint":"e","client":%q,"status":503,"latency_ms":1}}`,
+			id, now.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), client)
+	}
+	// Two errors for "mallory", and one for each of 4,000 other clients: a state of several parts.
+	var batch []string
+	for i := range 4000 {
+		batch = append(batch, req(fmt.Sprintf("other-%d", i), fmt.Sprintf("client-%05d-with-a-longer-name-to-fill-the-state", i), i))
+	}
+	batch = append(batch, req("m1", "mallory", 4000), req("m2", "mallory", 4001))
+	h := start(t, mutate, nil)
+	if code, _, b := h.do("POST", "/v1/events", h.token, "application/cloudevents-batch+json", "["+strings.Join(batch, ",")+"]"); code != 202 {
+		t.Fatal(code, b)
+	}
+	waitFor(t, func() bool {
+		_, _, body := h.do("GET", "/v1/rules", h.token, "", "")
+		for _, r := range body["rules"].([]any) {
+			if m := r.(map[string]any); m["id"] == "client_errors" {
+				return m["evaluations"] == float64(4002)
+			}
+		}
+		return false
+	})
+	if err := h.app.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	mutate(cfg)
+	st, err := sqlite.Open(context.Background(), cfg.SQLitePath(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := st.GetState(context.Background(), "rules.snapshot")
+	st.Close()
+	if err != nil || !strings.Contains(string(manifest), `"parts":`) || strings.Contains(string(manifest), `"parts":1,`) {
+		t.Fatalf("rules state saved as %.200q, %v; want a manifest of several parts", manifest, err)
+	}
+	h = start(t, mutate, nil)
+	if code, _, b := h.do("POST", "/v1/events", h.token, ce, req("m3", "mallory", 4002)); code != 202 {
+		t.Fatal(code, b)
+	}
+	items := waitFindings(t, h, "?rule=client_errors", func(it []any) bool { return len(it) == 1 })
+	if ids, _ := items[0].(map[string]any)["event_ids"].([]any); fmt.Sprint(ids) != "[m1 m2 m3]" {
+		t.Errorf("finding after restart rests on %v, want [m1 m2 m3] (two events from before the restart)", ids)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

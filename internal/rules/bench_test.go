@@ -522,3 +522,39 @@ func BenchmarkEvaluateByType(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSnapshot encodes (and restores) the state of the default rules after 60,000 events of
+// the benchmark mix, about a minute of the daemon's single-event benchmark: the daemon takes
+// this snapshot every 30 s beside ingestion.
+func BenchmarkSnapshot(b *testing.B) {
+	rs, err := rules.Load(context.Background(), rules.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, _ := rules.NewEngine(rs, rules.EngineOptions{})
+	for _, ev := range eventMix(60000, 7) {
+		e.Evaluate(ev)
+	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := e.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(snap)), "bytes")
+	})
+	b.Run("restore", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			e2, _ := rules.NewEngine(rs, rules.EngineOptions{})
+			if err := e2.Restore(snap); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

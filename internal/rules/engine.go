@@ -36,6 +36,7 @@ type Engine struct {
 	events    atomic.Uint64
 	badEvents atomic.Uint64
 	swaps     atomic.Uint64
+	snapSize  atomic.Int64 // length of the last snapshot, to size the next one's buffer
 }
 
 // timingSample: one evaluation in timingSample is timed and the time scaled, because reading the
