@@ -317,9 +317,18 @@ func TestBackpressure429(t *testing.T) {
 	if !got429 || len(accepted) != 3 {
 		t.Fatalf("accepted %v, 429 seen %v; want 3 accepted then 429", accepted, got429)
 	}
+	// With a queue full the body is not even read: a request that would be a 400 is a 429 too.
+	for _, path := range []string{"/v1/events", "/api/v1/lineage"} {
+		if code, _, body := h.do("POST", path, h.token, ce, "not json"); code != 429 {
+			t.Errorf("POST %s with a full queue: %d %v, want 429 before the body is read", path, code, body)
+		}
+	}
 	_, _, body := h.do("GET", "/metrics", "", "", "")
-	if !strings.Contains(body["_raw"].(string), `pipewarden_events_rejected_total{reason="backpressure"} 3`) {
+	if !strings.Contains(body["_raw"].(string), `pipewarden_events_rejected_total{reason="backpressure"} 5`) {
 		t.Errorf("refusals must be counted")
+	}
+	if !strings.Contains(body["_raw"].(string), `pipewarden_bus_refused_total{bus="events",subscriber="slow"} 5`) {
+		t.Errorf("refusals must be counted against the subscriber that is behind")
 	}
 	if !strings.Contains(body["_raw"].(string), `pipewarden_bus_queue_depth{bus="events",subscriber="slow"} 3`) {
 		t.Errorf("queue depth must be a metric")

@@ -58,6 +58,14 @@ type ingester struct {
 	m   *ingestMetrics
 }
 
+// CheckRoom tells the API, before it reads a body, that every reservation would be refused.
+func (in *ingester) CheckRoom() error {
+	if errors.Is(in.bus.CheckRoom(), bus.ErrFull) {
+		return httpapi.ErrBackpressure
+	}
+	return nil
+}
+
 func (in *ingester) Ingest(ctx context.Context, evs []event.Event) error {
 	res, err := in.bus.Reserve(len(evs))
 	if errors.Is(err, bus.ErrFull) {

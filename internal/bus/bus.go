@@ -280,6 +280,28 @@ func (b *Bus[T]) Reserve(n int) (*Reservation[T], error) {
 	return &Reservation[T]{b: b, n: n}, nil
 }
 
+// CheckRoom returns ErrFull (counting the refusal against each full subscriber) when some
+// subscriber's queue is full, so that no Reserve could succeed: a publisher can refuse work
+// before preparing it (ingestion answers 429 before reading and decoding a request's body).
+func (b *Bus[T]) CheckRoom() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	full := false
+	for _, s := range b.subs {
+		if s.pending > 0 && s.pending >= b.opts.QueueSize {
+			b.refused.WithLabelValues(s.name).Inc()
+			full = true
+		}
+	}
+	if full {
+		return ErrFull
+	}
+	return nil
+}
+
 // Publish delivers msgs (at most the reserved count) to every subscriber; it never blocks on a
 // slow consumer because the room was reserved.
 func (r *Reservation[T]) Publish(msgs []T) {

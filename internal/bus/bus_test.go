@@ -406,3 +406,38 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// CheckRoom refuses (and counts) exactly when no reservation could succeed.
+func TestCheckRoom(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := bus.New[int](bus.Options{Name: "test", QueueSize: 2, Registerer: reg})
+	release := make(chan struct{})
+	b.Subscribe("slow", func(context.Context, []int) { <-release })
+	b.Start(context.Background())
+	if err := b.CheckRoom(); err != nil {
+		t.Fatalf("empty queues: %v", err)
+	}
+	r, err := b.Reserve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Publish([]int{1})
+	if err := b.CheckRoom(); err != nil {
+		t.Fatalf("room for one more: %v", err)
+	}
+	r, _ = b.Reserve(1)
+	r.Publish([]int{2})
+	if err := b.CheckRoom(); !errors.Is(err, bus.ErrFull) {
+		t.Fatalf("slow queue full: CheckRoom = %v, want ErrFull", err)
+	}
+	if got := testutil.ToFloat64(mustCounter(t, reg, "pipewarden_bus_refused_total")); got != 1 {
+		t.Errorf("refusals counted: %v, want 1", got)
+	}
+	close(release)
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckRoom(); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}

@@ -30,6 +30,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not accepted: use application/cloudevents+json, application/cloudevents-batch+json or application/json", r.Header.Get("Content-Type")))
 		return
 	}
+	if s.refuseWhenFull(w) {
+		return
+	}
 	limit := s.opts.Decoder.Limits().MaxBodyBytes
 	body, err := readBody(w, r, limit)
 	if err != nil {
@@ -56,9 +59,7 @@ func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, evs []e
 	event.CountByType(evs, func(typ string, n int) { s.received.WithLabelValues(typ).Add(float64(n)) })
 	if err := s.opts.Ingester.Ingest(r.Context(), evs); err != nil {
 		if errors.Is(err, ErrBackpressure) {
-			s.rejected.WithLabelValues("backpressure").Inc()
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, "consumers are behind: retry after 1 second; nothing was stored")
+			s.writeBackpressure(w)
 			return
 		}
 		s.rejected.WithLabelValues("store").Inc()
@@ -70,9 +71,29 @@ func (s *Server) ingestAndAnswer(w http.ResponseWriter, r *http.Request, evs []e
 	writeAccepted(w, evs)
 }
 
+// refuseWhenFull answers 429 at once when a consumer's queue is full, before the body is read
+// and decoded for nothing: under overload refused requests then cost little.
+func (s *Server) refuseWhenFull(w http.ResponseWriter) bool {
+	rc, ok := s.opts.Ingester.(RoomChecker)
+	if !ok || !errors.Is(rc.CheckRoom(), ErrBackpressure) {
+		return false
+	}
+	s.writeBackpressure(w)
+	return true
+}
+
+func (s *Server) writeBackpressure(w http.ResponseWriter) {
+	s.rejected.WithLabelValues("backpressure").Inc()
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusTooManyRequests, "consumers are behind: retry after 1 second; nothing was stored")
+}
+
 // postLineage takes an OpenLineage run event (the path OpenLineage clients use with an HTTP
 // transport) and ingests the pipewarden events it stands for.
 func (s *Server) postLineage(w http.ResponseWriter, r *http.Request) {
+	if s.refuseWhenFull(w) {
+		return
+	}
 	limit := s.opts.Decoder.Limits().MaxBodyBytes
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {

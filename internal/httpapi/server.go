@@ -27,6 +27,12 @@ type Ingester interface {
 	Ingest(ctx context.Context, evs []event.Event) error
 }
 
+// RoomChecker is implemented by an Ingester that can tell, before a request's body is read and
+// decoded, that Ingest would answer ErrBackpressure whatever the events.
+type RoomChecker interface {
+	CheckRoom() error
+}
+
 // Reader is what the read endpoints need from the store.
 type Reader interface {
 	ListEvents(ctx context.Context, q store.EventQuery) (store.Page[store.StoredEvent], error)
