@@ -262,22 +262,27 @@ func (b *Bus[T]) Reserve(n int) (*Reservation[T], error) {
 	if b.closed {
 		return nil, ErrClosed
 	}
-	full := false
-	for _, s := range b.subs {
-		// A batch larger than a whole queue is admitted into an empty queue, never refused
-		// forever.
-		if s.pending > 0 && s.pending+n > b.opts.QueueSize {
-			b.refused.WithLabelValues(s.name).Inc()
-			full = true
-		}
-	}
-	if full {
+	if b.refuseLocked(n) {
 		return nil, ErrFull
 	}
 	for _, s := range b.subs {
 		s.pending += n
 	}
 	return &Reservation[T]{b: b, n: n}, nil
+}
+
+// refuseLocked reports whether some subscriber has no room for n more messages, counting a
+// refusal against each such one. A batch larger than a whole queue is admitted into an empty
+// queue, never refused forever.
+func (b *Bus[T]) refuseLocked(n int) bool {
+	full := false
+	for _, s := range b.subs {
+		if s.pending > 0 && s.pending+n > b.opts.QueueSize {
+			b.refused.WithLabelValues(s.name).Inc()
+			full = true
+		}
+	}
+	return full
 }
 
 // CheckRoom returns ErrFull (counting the refusal against each full subscriber) when some
@@ -289,14 +294,7 @@ func (b *Bus[T]) CheckRoom() error {
 	if b.closed {
 		return ErrClosed
 	}
-	full := false
-	for _, s := range b.subs {
-		if s.pending > 0 && s.pending >= b.opts.QueueSize {
-			b.refused.WithLabelValues(s.name).Inc()
-			full = true
-		}
-	}
-	if full {
+	if b.refuseLocked(1) {
 		return ErrFull
 	}
 	return nil
