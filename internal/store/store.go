@@ -39,7 +39,8 @@ type Store interface {
 	// ListTokens returns every token, oldest first (hashes included: they are not secrets).
 	ListTokens(ctx context.Context) ([]Token, error)
 
-	// PutState and GetState keep small named blobs (rule engine snapshots and the like).
+	// PutState and GetState keep small named blobs (cursors and the like); large ones (rule
+	// engine snapshots) go through PutLargeState and GetLargeState, in parts.
 	PutState(ctx context.Context, key string, value []byte) error
 	GetState(ctx context.Context, key string) ([]byte, error)
 
