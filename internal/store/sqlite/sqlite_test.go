@@ -19,27 +19,20 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: now, Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return mustOpen(t, filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: now, Synchronous: "normal"})
 	})
 }
 
 func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pw.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	e := storetest.Ev(t, "keep", "pipewarden.access.auth", "bob", time.Now())
 	if _, err := s.AppendEvents(ctx, []event.Event{e}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		t.Fatalf("reopen (migrations must be idempotent): %v", err)
 	}
@@ -95,10 +88,7 @@ func assetCounts(t *testing.T, s store.Store) map[string]int64 {
 func TestAssetsSurviveCrashBetweenWrites(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(dir, "pw.db"), sqlite.Options{AssetFlush: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, filepath.Join(dir, "pw.db"), sqlite.Options{AssetFlush: time.Hour})
 	defer s.Close()
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	n := 0
@@ -121,10 +111,7 @@ func TestAssetsSurviveCrashBetweenWrites(t *testing.T) {
 	crashed := filepath.Join(dir, "crashed.db")
 	copyDB(t, filepath.Join(dir, "pw.db"), crashed)
 
-	r, err := sqlite.Open(ctx, crashed, sqlite.Options{AssetFlush: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, crashed, sqlite.Options{AssetFlush: time.Hour})
 	got := assetCounts(t, r)
 	if got["endpoint/fraud-api"] != 12 || got["client/key-3f9a"] != 12 {
 		t.Fatalf("after a crash: %v, want 12 sightings each", got)
@@ -133,10 +120,7 @@ func TestAssetsSurviveCrashBetweenWrites(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err = sqlite.Open(ctx, crashed, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = mustOpen(t, crashed, sqlite.Options{})
 	defer r.Close()
 	if got := assetCounts(t, r); got["endpoint/fraud-api"] != 12 {
 		t.Fatalf("after reopen: %v", got)
@@ -156,19 +140,13 @@ func TestAssetsSurviveCrashBetweenWrites(t *testing.T) {
 func TestAssetPositionMigrationCountsOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pw.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	e := storetest.Ev(t, "old", "pipewarden.inference.request", "", time.Now())
 	if _, err := s.AppendEvents(ctx, []event.Event{e}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, path, sqlite.Options{})
 	defer s.Close()
 	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 1 {
 		t.Fatalf("after reopen: %v", got)
@@ -181,10 +159,7 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pw.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	var evs []event.Event
 	for i := range 3 {
@@ -211,10 +186,7 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 		}
 	}
 	db.Close()
-	s, err = sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, path, sqlite.Options{})
 	got := assetCounts(t, s)
 	if got["endpoint/fraud-api"] != 3 || got["model/old-model"] != 7 || got["client/key-3f9a"] != 1 {
 		t.Fatalf("after the move: %v", got)
@@ -226,10 +198,7 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM assets`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("old assets table keeps %d rows (%v)", n, err)
 	}
-	s, err = sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, path, sqlite.Options{})
 	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 3 || got["model/old-model"] != 7 {
 		t.Fatalf("after reopen: %v", got)
 	}
@@ -238,10 +207,7 @@ func TestAssetsMoveToTheirOwnFile(t *testing.T) {
 	for _, f := range []string{"pw-assets.db", "pw-assets.db-wal", "pw-assets.db-shm"} {
 		os.Remove(filepath.Join(dir, f))
 	}
-	s, err = sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = mustOpen(t, path, sqlite.Options{})
 	defer s.Close()
 	if got := assetCounts(t, s); got["endpoint/fraud-api"] != 3 || got["client/key-3f9a"] != 3 {
 		t.Fatalf("rebuilt: %v", got)
@@ -287,10 +253,7 @@ func TestEventRangesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	defer s.Close()
 	list := func(q store.EventQuery) []string { return listIDs(t, s, q) }
 	// Every migrated event has its ranges (0004), so the position is at the newest (0005) and
@@ -310,10 +273,7 @@ func TestEventRangesMigration(t *testing.T) {
 // is found again, and retention leaves the ranges of what it keeps.
 func TestEventRangesManySubjects(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: func() time.Time { return now }})
 	defer s.Close()
 	ctx := context.Background()
 	for round := range 3 {
@@ -361,10 +321,7 @@ func TestRetentionKeepsRangesOfNewEvents(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: clock, Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, filepath.Join(t.TempDir(), "pw.db"), sqlite.Options{Now: clock, Synchronous: "normal"})
 	defer s.Close()
 	ctx := context.Background()
 	cutoff := now.Add(time.Minute)
@@ -448,10 +405,7 @@ func listIDs(t *testing.T, s store.Store, q store.EventQuery) []string {
 func TestSmallCommitRangesWaitAndAreFound(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	path := filepath.Join(t.TempDir(), "pw.db")
-	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{Now: func() time.Time { return now }})
 	defer s.Close()
 	ctx := context.Background()
 	types := []string{"pipewarden.access.auth", "pipewarden.model.artifact"}
@@ -528,10 +482,7 @@ func TestPendingRangesSurviveCrashAndClose(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pw.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	now := time.Now()
 	for i := range 5 {
 		if _, err := s.AppendEvents(ctx, []event.Event{storetest.Ev(t, fmt.Sprintf("c%d", i), "pipewarden.access.auth", "bob", now)}); err != nil {
@@ -540,10 +491,7 @@ func TestPendingRangesSurviveCrashAndClose(t *testing.T) {
 	}
 	crashed := filepath.Join(dir, "crashed.db")
 	copyDB(t, path, crashed)
-	r, err := sqlite.Open(ctx, crashed, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, crashed, sqlite.Options{})
 	if rows, through := rangesOnDisk(t, crashed); rows != 2 || through != "5" {
 		t.Fatalf("after a crash and reopen: %d ranges, position %s; want 2 through 5", rows, through)
 	}
@@ -564,10 +512,7 @@ func TestPendingRangesSurviveCrashAndClose(t *testing.T) {
 func TestRangesPositionRowRecreated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pw.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, path, sqlite.Options{})
 	defer s.Close()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -590,4 +535,14 @@ func TestRangesPositionRowRecreated(t *testing.T) {
 	if got := listIDs(t, s, store.EventQuery{Subject: "bob"}); len(got) != 20 {
 		t.Fatalf("subject filter: %d events, want 20", len(got))
 	}
+}
+
+// mustOpen opens the store at path or fails the test.
+func mustOpen(t *testing.T, path string, o sqlite.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
